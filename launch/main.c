@@ -1,0 +1,50 @@
+/* launch/main.c - the `axon` command.
+ *
+ * One binary with subcommands. This first version answers --version and
+ * --help; train / eval / predict / data / ckpt / launch are added as the
+ * matching parts of axon land. Exit codes: 0 success, 2 usage error. */
+#include <stdio.h>
+#include <string.h>
+
+#include "axon/axon.h"
+
+static void usage(FILE *out)
+{
+	fprintf(out,
+		"usage: axon [--version] [--help] <command> [args]\n"
+		"\n"
+		"axon trains neural networks in C, data-parallel over MPI ranks,\n"
+		"from HDF5 datasets, with verified checkpoints.\n"
+		"\n"
+		"options:\n"
+		"  --version    print the version and how this axon was built\n"
+		"  --help       print this help\n"
+		"\n"
+		"commands (arriving with the parts that implement them):\n"
+		"  train        train a model from a config file\n"
+		"  eval         evaluate saved weights on a dataset\n"
+		"  predict      write predictions for a dataset\n"
+		"  data         convert and inspect HDF5 datasets\n"
+		"  ckpt         inspect and verify checkpoints\n"
+		"  launch       run a job under mpirun and restart it after failures\n");
+}
+
+int main(int argc, char **argv)
+{
+	if (argc < 2) {
+		usage(stderr);
+		return 2;
+	}
+	if (strcmp(argv[1], "--version") == 0 || strcmp(argv[1], "version") == 0) {
+		printf("axon %s (%s)\n", ax_version(), ax_build_info());
+		return 0;
+	}
+	if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0 ||
+	    strcmp(argv[1], "help") == 0) {
+		usage(stdout);
+		return 0;
+	}
+	fprintf(stderr, "axon: unknown command '%s'; this build knows --version and --help "
+		"(run 'axon --help')\n", argv[1]);
+	return 2;
+}
