@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# tests/run.sh - the README's second command: set everything up, build, and run
+# the whole test suite with ctest.
+#
+#   tests/run.sh              normal build in ./build, every test
+#   tests/run.sh --sanitize   AddressSanitizer + UndefinedBehaviorSanitizer build
+#                             in ./build-asan, every test
+#   tests/run.sh --fast       skip tests labelled "slow"
+set -euo pipefail
+
+here=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+build_dir="$here/build"
+cmake_args=()
+ctest_args=()
+for arg in "$@"; do
+  case $arg in
+    --sanitize)
+      build_dir="$here/build-asan"
+      cmake_args+=(-DAXON_SANITIZE=address,undefined -DCMAKE_BUILD_TYPE=Debug)
+      ;;
+    --fast) ctest_args+=(-LE slow) ;;
+    *) echo "tests/run.sh: unknown option '$arg' (use --sanitize or --fast)" >&2; exit 2 ;;
+  esac
+done
+
+"$here/launch/setup.sh" "$build_dir" "${cmake_args[@]}"
+jobs=$(nproc 2>/dev/null || echo 2)
+export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" "${ctest_args[@]}"
