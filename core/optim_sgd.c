@@ -65,12 +65,62 @@ float *ax_sgd_velocity(const struct ax_sgd *sgd)
 	return sgd->velocity;
 }
 
+/* The update for one parameter slice, one loop per case so each is a
+ * branch-free loop over restrict pointers that the compiler vectorises. The
+ * optimizer is memory-bound (it streams the weights, gradients and velocity
+ * once per step), so each loop touches each array exactly once. */
+__attribute__((target_clones("avx2", "default")))
+static void sgd_plain(int64_t n, float *restrict w, const float *restrict g, float lr, float wd)
+{
+	for (int64_t j = 0; j < n; j++)
+		w[j] -= lr * (g[j] + wd * w[j]);
+}
+
+/* First step: PyTorch initialises the velocity to the (decayed) gradient. */
+__attribute__((target_clones("avx2", "default")))
+static void sgd_momentum_first(int64_t n, float *restrict w, const float *restrict g,
+			       float *restrict v, float lr, float wd, float mom, int nesterov)
+{
+	float look = nesterov ? 1.0f + mom : 1.0f;
+
+	for (int64_t j = 0; j < n; j++) {
+		float gj = g[j] + wd * w[j];
+
+		v[j] = gj;
+		w[j] -= lr * look * gj;
+	}
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void sgd_momentum(int64_t n, float *restrict w, const float *restrict g,
+			 float *restrict v, float lr, float wd, float mom, float damp)
+{
+	for (int64_t j = 0; j < n; j++) {
+		float vj = mom * v[j] + (1.0f - damp) * (g[j] + wd * w[j]);
+
+		v[j] = vj;
+		w[j] -= lr * vj;
+	}
+}
+
+__attribute__((target_clones("avx2", "default")))
+static void sgd_nesterov(int64_t n, float *restrict w, const float *restrict g,
+			 float *restrict v, float lr, float wd, float mom)
+{
+	for (int64_t j = 0; j < n; j++) {
+		float gj = g[j] + wd * w[j];
+		float vj = mom * v[j] + gj;
+
+		v[j] = vj;
+		w[j] -= lr * (gj + mom * vj);
+	}
+}
+
 enum ax_status ax_sgd_step(struct ax_sgd *sgd, float lr)
 {
 	const struct ax_sgd_options *o = &sgd->options;
 	float *w = ax_params_data(sgd->params), *g = ax_params_grad(sgd->params);
 	int count = ax_params_count(sgd->params);
-	int first = sgd->steps == 0;
 
 	if (!isfinite(lr))
 		return AX_ERROR(AX_ERR_INVALID, "sgd: learning rate is %g", lr);
@@ -79,25 +129,19 @@ enum ax_status ax_sgd_step(struct ax_sgd *sgd, float lr)
 		int64_t off = ax_params_offset(sgd->params, i);
 		int64_t n = ax_tensor_numel(ax_params_get(sgd->params, i));
 		float wd = (flags & AX_PARAM_NO_DECAY) ? 0.0f : o->weight_decay;
-		float *wi = w + off, *gi = g + off;
 
 		if (flags & AX_PARAM_FROZEN)
 			continue;
-		if (!sgd->velocity) {
-			for (int64_t j = 0; j < n; j++)
-				wi[j] -= lr * (gi[j] + wd * wi[j]);
-			continue;
-		}
-		float *vi = sgd->velocity + off;
-		float mom = o->momentum, damp = first ? 0.0f : o->dampening;
-
-		for (int64_t j = 0; j < n; j++) {
-			float gj = gi[j] + wd * wi[j];
-			float vj = first ? gj : mom * vi[j] + (1.0f - damp) * gj;
-
-			vi[j] = vj;
-			wi[j] -= lr * (o->nesterov ? gj + mom * vj : vj);
-		}
+		if (!sgd->velocity)
+			sgd_plain(n, w + off, g + off, lr, wd);
+		else if (sgd->steps == 0)
+			sgd_momentum_first(n, w + off, g + off, sgd->velocity + off, lr, wd,
+					   o->momentum, o->nesterov);
+		else if (o->nesterov)
+			sgd_nesterov(n, w + off, g + off, sgd->velocity + off, lr, wd, o->momentum);
+		else
+			sgd_momentum(n, w + off, g + off, sgd->velocity + off, lr, wd, o->momentum,
+				     o->dampening);
 	}
 	sgd->steps++;
 	return AX_OK;
