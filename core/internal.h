@@ -108,6 +108,10 @@ void *ax_ctx_alloc_data(struct ax_ctx *ctx, size_t size);
 /* ax_ctx_new_header - a zeroed tensor header in the arena (no data). */
 struct ax_tensor *ax_ctx_new_header(struct ax_ctx *ctx);
 
+/* rng.c: make ax_philox_blocks use its portable path even where AVX2 exists
+ * (for tests that compare both paths); returns the previous setting. */
+int ax_rng_force_portable(int on);
+
 /* dispatch.c */
 
 /* ax_op_run - the one path every op takes: validate, shape, allocate the

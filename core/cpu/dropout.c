@@ -7,14 +7,10 @@
  * RNG state (restoring the state repeats it), and the state advances exactly
  * as ax_rng_u32 would advance it: by ceil(n / 4) Philox blocks.
  *
- * Speed: dropout is on the MLP's hot path, and calling ax_philox block by
- * block is bound by the latency of its chain of ten dependent multiplies
- * (~20 ns per 4 elements). So this file evaluates the same Philox4x32-10
- * function (constants and rounds as in rng.c; the test suite checks the masks
- * agree with ax_rng_u32 word for word) on PHILOX_LANES consecutive blocks side
- * by side, a structure-of-arrays loop that the compiler vectorises (SSE2
- * multiplies), and turns the words straight into the output without storing
- * them: a (64, 256) forward went from ~90 us with ax_rng_u32 to ~33 us.
+ * Speed: dropout is on the MLP's hot path. The words come from
+ * ax_philox_blocks (vectorised Philox, PHILOX_LANES blocks per call; the test
+ * suite checks the masks agree with ax_rng_u32 word for word) one chunk at a
+ * time into a small stack buffer, and turn straight into the output.
  * node->saved keeps a one-byte keep mask per element (arena); backward is
  * dx += g * (mask * 1/(1-p)). Dropped elements are x * 0, so a NaN in x stays
  * NaN, as in PyTorch.
@@ -24,50 +20,8 @@
 #include "../internal.h"
 #include "strided.h"
 
-#define PHILOX_M0 0xD2511F53u
-#define PHILOX_M1 0xCD9E8D57u
-#define PHILOX_W0 0x9E3779B9u
-#define PHILOX_W1 0xBB67AE85u
-#define PHILOX_LANES 16 /* blocks evaluated together */
-#define CHUNK (4 * PHILOX_LANES) /* elements per call of philox_lanes */
-
-/* Blocks counter .. counter + PHILOX_LANES - 1 of the stream of `seed`, in
- * stream order: words[4 * b + j] is word j of block counter + b. */
-static void philox_lanes(uint64_t seed, uint64_t counter, uint32_t words[4 * PHILOX_LANES])
-{
-	uint32_t c0[PHILOX_LANES], c1[PHILOX_LANES], c2[PHILOX_LANES], c3[PHILOX_LANES];
-	uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
-
-	for (int b = 0; b < PHILOX_LANES; b++) {
-		uint64_t block = counter + (uint64_t)b;
-
-		c0[b] = (uint32_t)block;
-		c1[b] = (uint32_t)(block >> 32);
-		c2[b] = 0;
-		c3[b] = 0;
-	}
-	for (int round = 0; round < 10; round++) {
-		for (int b = 0; b < PHILOX_LANES; b++) {
-			uint64_t p0 = (uint64_t)PHILOX_M0 * c0[b];
-			uint64_t p1 = (uint64_t)PHILOX_M1 * c2[b];
-			uint32_t n0 = (uint32_t)(p1 >> 32) ^ c1[b] ^ k0;
-			uint32_t n2 = (uint32_t)(p0 >> 32) ^ c3[b] ^ k1;
-
-			c1[b] = (uint32_t)p1;
-			c3[b] = (uint32_t)p0;
-			c0[b] = n0;
-			c2[b] = n2;
-		}
-		k0 += PHILOX_W0;
-		k1 += PHILOX_W1;
-	}
-	for (int b = 0; b < PHILOX_LANES; b++) {
-		words[4 * b + 0] = c0[b];
-		words[4 * b + 1] = c1[b];
-		words[4 * b + 2] = c2[b];
-		words[4 * b + 3] = c3[b];
-	}
-}
+#define PHILOX_LANES 16 /* blocks generated per chunk */
+#define CHUNK (4 * PHILOX_LANES) /* elements per chunk */
 
 /* Mask and output for `len` elements from their words. Called with the
  * compile-time length CHUNK for every full chunk: GCC 12 at -O2 (its
@@ -107,11 +61,11 @@ enum ax_status ax_cpu_fwd_dropout(struct ax_ctx *ctx, struct ax_node *node)
 	if (!mask || (n && !xd))
 		return AX_ERR_NOMEM;
 	for (start = 0; start + CHUNK <= n; start += CHUNK) {
-		philox_lanes(rng->seed, rng->counter + (uint64_t)(start / 4), words);
+		ax_philox_blocks(rng->seed, rng->counter + (uint64_t)(start / 4), PHILOX_LANES, words);
 		apply_words(CHUNK, words, xd + start, y + start, mask + start, threshold, keep_scale);
 	}
 	if (start < n) {
-		philox_lanes(rng->seed, rng->counter + (uint64_t)(start / 4), words);
+		ax_philox_blocks(rng->seed, rng->counter + (uint64_t)(start / 4), PHILOX_LANES, words);
 		apply_words(n - start, words, xd + start, y + start, mask + start, threshold,
 			    keep_scale);
 	}

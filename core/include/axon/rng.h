@@ -25,6 +25,11 @@ void ax_rng_init(struct ax_rng *rng, uint64_t seed);
 /* ax_philox - block `counter` of the stream of `seed`: 4 words into out. */
 void ax_philox(uint64_t seed, uint64_t counter, uint32_t out[4]);
 
+/* ax_philox_blocks - blocks counter .. counter + n_blocks - 1 of the stream of
+ * `seed`, in order, into words[0 .. 4 n_blocks): word j of block counter + b
+ * is words[4 b + j]. Vectorised; the state-free building block of the fills. */
+void ax_philox_blocks(uint64_t seed, uint64_t counter, int64_t n_blocks, uint32_t *words);
+
 /* ax_rng_u32 - fill out[0..n) with uniform 32-bit words. */
 void ax_rng_u32(struct ax_rng *rng, uint32_t *out, int64_t n);
 
