@@ -115,7 +115,7 @@ static void model_create(struct model *m)
  * SGD; "full" adds dropout 0.2 after each hidden layer and momentum 0.9. */
 static int full_model;
 
-static float step(struct model *m, struct ax_ctx *ctx, struct ax_sgd *sgd, float *x_data,
+static float step(struct model *m, struct ax_ctx *ctx, struct ax_optimizer *sgd, float *x_data,
 		  int32_t *y_data, int64_t batch)
 {
 	const int64_t xs[2] = {batch, IN};
@@ -136,7 +136,7 @@ static float step(struct model *m, struct ax_ctx *ctx, struct ax_sgd *sgd, float
 	}
 	CHECK(ax_cross_entropy(ctx, h, y, NULL, &loss));
 	CHECK(ax_backward(ctx, loss));
-	CHECK(ax_sgd_step(sgd, 0.01f));
+	CHECK(ax_optimizer_step(sgd, 0.01f));
 	value = *(float *)loss->data;
 	CHECK(ax_ctx_reset(ctx));
 	return value;
@@ -229,8 +229,9 @@ int main(int argc, char **argv)
 			int64_t batch = batches[bi];
 			struct model m;
 			struct ax_ctx *ctx;
-			struct ax_sgd *sgd;
-			struct ax_sgd_options so = {.momentum = full_model ? 0.9f : 0.0f};
+			struct ax_optimizer *sgd;
+			struct ax_optim_options so = {.kind = AX_OPTIM_SGD,
+							.momentum = full_model ? 0.9f : 0.0f};
 			struct ax_rng rng;
 			float *x = malloc((size_t)(batch * IN) * sizeof(float));
 			int32_t *y = malloc((size_t)batch * sizeof(int32_t));
@@ -246,7 +247,7 @@ int main(int argc, char **argv)
 				y[i] = (int32_t)(i % OUT);
 			model_create(&m);
 			CHECK(ax_ctx_create(NULL, &ctx));
-			CHECK(ax_sgd_create(m.params, &so, &sgd));
+			CHECK(ax_optimizer_create(m.params, &so, &sgd));
 			for (int l = 0; l <= LAYERS; l++) {
 				bufs[l] = calloc((size_t)(batch * sizes[l]), sizeof(float));
 				grads[l] = calloc((size_t)(batch * sizes[l]), sizeof(float));
@@ -301,7 +302,7 @@ int main(int argc, char **argv)
 			free(t_gemm);
 			free(x);
 			free(y);
-			ax_sgd_destroy(sgd);
+			ax_optimizer_destroy(sgd);
 			ax_ctx_destroy(ctx);
 			ax_params_destroy(m.params);
 		}

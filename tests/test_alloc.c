@@ -51,7 +51,7 @@ static void reset_counter(long fail_at)
 }
 
 /* One training step on a fixed batch; the loss is returned through *loss. */
-static enum ax_status train_step(struct tmlp *m, struct ax_ctx *ctx, struct ax_sgd *sgd,
+static enum ax_status train_step(struct tmlp *m, struct ax_ctx *ctx, struct ax_optimizer *sgd,
 				 float *x_data, int32_t *y_data, int64_t batch, int64_t in,
 				 float *loss_value)
 {
@@ -71,7 +71,7 @@ static enum ax_status train_step(struct tmlp *m, struct ax_ctx *ctx, struct ax_s
 	if (!st)
 		st = ax_backward(ctx, loss);
 	if (!st)
-		st = ax_sgd_step(sgd, 0.05f);
+		st = ax_optimizer_step(sgd, 0.05f);
 	if (!st)
 		*loss_value = *(float *)loss->data;
 	/* Reset even after a failure so the next step starts clean. */
@@ -99,10 +99,11 @@ static void test_no_allocation_after_first_step(void **state)
 	static int32_t y[B];
 	const int64_t sizes[] = {IN, 256, 128, 10};
 	struct ax_ctx_options opt = {AX_CPU, 64 * 1024, 3};
-	struct ax_sgd_options sgd_opt = {0.9f, 0.0f, 1e-4f, 1};
+	struct ax_optim_options sgd_opt = {.kind = AX_OPTIM_SGD, .momentum = 0.9f,
+					   .weight_decay = 1e-4f, .nesterov = 1};
 	struct tmlp m;
 	struct ax_ctx *ctx;
-	struct ax_sgd *sgd;
+	struct ax_optimizer *sgd;
 	float first = 0, loss = 0;
 	long after_first;
 
@@ -112,7 +113,7 @@ static void test_no_allocation_after_first_step(void **state)
 	reset_counter(0);
 	TU_OK(tmlp_create(&m, 3, sizes, TMLP_RELU, 0.2f, 1));
 	TU_OK(ax_ctx_create(&opt, &ctx));
-	TU_OK(ax_sgd_create(m.params, &sgd_opt, &sgd));
+	TU_OK(ax_optimizer_create(m.params, &sgd_opt, &sgd));
 	TU_OK(train_step(&m, ctx, sgd, x, y, B, IN, &first));
 	after_first = counter.count;
 	for (int step = 2; step <= 20; step++) {
@@ -122,7 +123,7 @@ static void test_no_allocation_after_first_step(void **state)
 	}
 	/* The steps trained: a fixed batch is being memorised. */
 	assert_true(loss < 0.5f * first);
-	ax_sgd_destroy(sgd);
+	ax_optimizer_destroy(sgd);
 	ax_ctx_destroy(ctx);
 	tmlp_destroy(&m);
 	assert_int_equal(counter.live, 0);
@@ -139,10 +140,10 @@ static enum ax_status short_program(void)
 	const int64_t sizes[] = {IN, 16, 8, 4};
 	/* A tiny first chunk so step 1 grows the arena several times. */
 	struct ax_ctx_options opt = {AX_CPU, 256, 3};
-	struct ax_sgd_options sgd_opt = {0.9f, 0.0f, 0.0f, 0};
+	struct ax_optim_options sgd_opt = {.kind = AX_OPTIM_SGD, .momentum = 0.9f};
 	struct tmlp m = {0};
 	struct ax_ctx *ctx = NULL;
-	struct ax_sgd *sgd = NULL;
+	struct ax_optimizer *sgd = NULL;
 	float loss;
 	enum ax_status st;
 
@@ -151,10 +152,10 @@ static enum ax_status short_program(void)
 	if (!st)
 		st = ax_ctx_create(&opt, &ctx);
 	if (!st)
-		st = ax_sgd_create(m.params, &sgd_opt, &sgd);
+		st = ax_optimizer_create(m.params, &sgd_opt, &sgd);
 	for (int step = 0; !st && step < 2; step++)
 		st = train_step(&m, ctx, sgd, x, y, B, IN, &loss);
-	ax_sgd_destroy(sgd);
+	ax_optimizer_destroy(sgd);
 	ax_ctx_destroy(ctx);
 	tmlp_destroy(&m);
 	return st;

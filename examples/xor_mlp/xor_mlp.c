@@ -34,8 +34,8 @@ int main(void)
 	struct ax_params *params;
 	struct ax_tensor *w1, *b1, *w2, *b2;
 	struct ax_ctx *ctx;
-	struct ax_sgd *sgd;
-	struct ax_sgd_options sgd_options = {.momentum = 0.9f};
+	struct ax_optimizer *sgd;
+	struct ax_optim_options sgd_options = {.kind = AX_OPTIM_SGD, .momentum = 0.9f};
 	struct ax_rng rng;
 	float loss_value = 0;
 	int correct = 0;
@@ -52,7 +52,7 @@ int main(void)
 	CHECK(ax_init_xavier_uniform(w2, &rng));
 
 	CHECK(ax_ctx_create(NULL, &ctx));
-	CHECK(ax_sgd_create(params, &sgd_options, &sgd));
+	CHECK(ax_optimizer_create(params, &sgd_options, &sgd));
 
 	for (int epoch = 1; epoch <= 200; epoch++) {
 		struct ax_tensor *x, *y, *h, *logits, *loss;
@@ -65,7 +65,7 @@ int main(void)
 		CHECK(ax_linear(ctx, h, w2, b2, &logits)); /* (8, 2) */
 		CHECK(ax_cross_entropy(ctx, logits, y, NULL, &loss));
 		CHECK(ax_backward(ctx, loss));
-		CHECK(ax_sgd_step(sgd, 0.5f));
+		CHECK(ax_optimizer_step(sgd, 0.5f));
 		loss_value = *(float *)loss->data;
 		if (epoch == 1 || epoch % 20 == 0)
 			printf("epoch %3d  loss %.5f\n", epoch, loss_value);
@@ -94,7 +94,7 @@ int main(void)
 	}
 	printf("final loss %.5f, %d/4 correct\n", loss_value, correct);
 
-	ax_sgd_destroy(sgd);
+	ax_optimizer_destroy(sgd);
 	ax_ctx_destroy(ctx);
 	ax_params_destroy(params);
 	return correct == 4 && loss_value < 0.05f ? 0 : 1;

@@ -17,7 +17,7 @@
  *     ax_params_zero_grad(params);
  *     ax_linear(ctx, x, fc1_w, fc1_b, &h);      ...      ax_cross_entropy(..., &loss);
  *     ax_backward(ctx, loss);
- *     ax_sgd_step(...);
+ *     ax_optimizer_step(opt, lr);
  *     ax_ctx_reset(ctx);                        // every tensor of the step is gone
  */
 #ifndef AXON_CTX_H

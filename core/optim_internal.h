@@ -1,0 +1,26 @@
+/* optim_internal.h - what the optimizer files share: the optimizer struct
+ * and one step function per algorithm family. optim.c owns creation,
+ * validation and state; optim_sgd.c and optim_adam.c own the update loops. */
+#ifndef AXON_OPTIM_INTERNAL_H
+#define AXON_OPTIM_INTERNAL_H
+
+#include <stdint.h>
+
+#include "axon/optim.h"
+
+enum { AX_OPTIM_MAX_STATE = 2 };
+
+struct ax_optimizer {
+	struct ax_params *params;
+	struct ax_optim_options options;
+	int n_state;                       /* buffers in use in state[] */
+	float *state[AX_OPTIM_MAX_STATE];  /* each (ax_params_size) floats, params layout */
+	int64_t steps;                     /* steps taken; the next one is steps + 1 */
+};
+
+/* One update of every non-frozen parameter; lr is already validated and the
+ * caller bumps opt->steps afterwards. */
+void ax_optim_sgd_step(struct ax_optimizer *opt, float lr);
+void ax_optim_adam_step(struct ax_optimizer *opt, float lr); /* Adam and AdamW */
+
+#endif
