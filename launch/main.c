@@ -2,11 +2,14 @@
  *
  * One binary with subcommands. This first version answers --version and
  * --help; train / eval / predict / data / ckpt / launch are added as the
- * matching parts of axon land. Exit codes: 0 success, 2 usage error. */
+ * matching parts of axon land. Exit codes: 0 success, 1 failure, 2 usage error. */
 #include <stdio.h>
 #include <string.h>
 
 #include "axon/axon.h"
+#include "run.h"
+
+int cmd_data(int argc, char **argv); /* cmd_data.c */
 
 static void usage(FILE *out)
 {
@@ -20,11 +23,14 @@ static void usage(FILE *out)
 		"  --version    print the version and how this axon was built\n"
 		"  --help       print this help\n"
 		"\n"
-		"commands (arriving with the parts that implement them):\n"
+		"commands:\n"
+		"  data         convert sources (IDX, CSV, .npy) into HDF5 datasets and\n"
+		"               inspect them ('axon data --help')\n"
+		"\n"
+		"commands arriving with the parts that implement them:\n"
 		"  train        train a model from a config file\n"
 		"  eval         evaluate saved weights on a dataset\n"
 		"  predict      write predictions for a dataset\n"
-		"  data         convert and inspect HDF5 datasets\n"
 		"  ckpt         inspect and verify checkpoints\n"
 		"  launch       run a job under mpirun and restart it after failures\n");
 }
@@ -44,7 +50,15 @@ int main(int argc, char **argv)
 		usage(stdout);
 		return 0;
 	}
-	fprintf(stderr, "axon: unknown command '%s'; this build knows --version and --help "
-		"(run 'axon --help')\n", argv[1]);
+	if (strcmp(argv[1], "data") == 0)
+		return cmd_data(argc - 1, argv + 1);
+	if (strcmp(argv[1], "train") == 0)
+		return ax_cmd_train(argc - 1, argv + 1);
+	if (strcmp(argv[1], "eval") == 0)
+		return ax_cmd_eval(argc - 1, argv + 1);
+	if (strcmp(argv[1], "predict") == 0)
+		return ax_cmd_predict(argc - 1, argv + 1);
+	fprintf(stderr, "axon: unknown command '%s'; this build knows train, eval, predict, data, "
+		"--version and --help (run 'axon --help')\n", argv[1]);
 	return 2;
 }

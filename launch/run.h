@@ -1,0 +1,47 @@
+/* run.h - what the train, eval and predict commands share: building the model
+ * a config describes for a dataset, threads, and one pass of evaluation. */
+#ifndef AXON_LAUNCH_RUN_H
+#define AXON_LAUNCH_RUN_H
+
+#include <stdio.h>
+
+#include "axon/axon.h"
+#include "axon/data.h"
+#include "config.h"
+
+/* The subcommands (return the process exit code). */
+int ax_cmd_train(int argc, char **argv);
+int ax_cmd_eval(int argc, char **argv);
+int ax_cmd_predict(int argc, char **argv);
+
+/* ax_run_threads - set the BLAS threads for this process: `requested`, or
+ * when 0 the cores this process may run on (its affinity mask, so ranks
+ * bound by mpirun or srun each get their own share). Returns the count. */
+int ax_run_threads(int requested);
+
+/* ax_run_model - the config's model for samples of `info`, checked against
+ * the dataset: for cross-entropy the last layer must give num_classes
+ * outputs; for MSE, target_dim. Errors name the layer and the dataset. */
+enum ax_status ax_run_model(const struct ax_config *cfg, const struct ax_dataset_info *info,
+			    const char *data_dir, struct ax_model **out);
+
+/* One pass over a dataset in evaluation mode (no grad, no dropout, natural
+ * order, every sample once). */
+struct ax_eval {
+	double loss;           /* mean over samples */
+	int64_t samples;
+	struct ax_confusion *confusion; /* classification only; caller-owned, may be NULL */
+};
+
+/* Called per batch with the model's outputs (batch, outputs) as host floats. */
+typedef enum ax_status (*ax_eval_batch_fn)(void *user, const struct ax_batch *batch,
+					   const float *outputs, int64_t width);
+
+enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struct ax_dataset *ds,
+			       const struct ax_config *cfg, struct ax_eval *result,
+			       ax_eval_batch_fn per_batch, void *user);
+
+/* Print an error the way every command does: "axon: <message>". */
+void ax_run_report(const char *command, enum ax_status st);
+
+#endif
