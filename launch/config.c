@@ -69,6 +69,8 @@ static const struct key keys[] = {
 	{"loop", "patience", T_INT, AT(patience), 0, 1e9, NULL},
 	{"loop", "min_delta", T_FLOAT, AT(min_delta), 0, 1e9, NULL},
 	{"loop", "threads", T_INT, AT(threads), 0, 4096, NULL},
+	{"loop", "accumulate_steps", T_INT, AT(accumulate_steps), 1, 1 << 20, NULL},
+	{"loop", "bucket_kib", T_INT, AT(bucket_kib), 0, 1 << 22, NULL},
 	{"output", "dir", T_PATH, AT(dir), 0, 0, NULL},
 };
 #define N_KEYS ((int)(sizeof(keys) / sizeof(keys[0])))
@@ -95,6 +97,7 @@ void ax_config_defaults(struct ax_config *cfg)
 	cfg->log_every = 100;
 	strcpy(cfg->loss, "cross_entropy");
 	cfg->min_delta = 0.0f;
+	cfg->accumulate_steps = 1;
 }
 
 /* ---- parsing one value ---- */
@@ -105,7 +108,7 @@ struct parse_ctx {
 	const char *where; /* file name, or "--set" */
 	int line;
 	enum ax_status status;
-	unsigned char seen[64]; /* keys given in the file, to reject repeats */
+	int seen_line[sizeof(keys) / sizeof(keys[0])]; /* where the file gave each key; 0: not */
 };
 
 static enum ax_status fail_at(struct parse_ctx *p, const char *fmt, const char *a, const char *b,
@@ -227,7 +230,7 @@ static enum ax_status layer_arg(struct parse_ctx *p, struct ax_layer_spec *L, co
 		L->out_features = i;
 	else if (strcmp(key, "bias") == 0 && L->kind == AX_LAYER_LINEAR && parse_bool(v, &b))
 		L->bias = b;
-	else if (strcmp(key, "init") == 0 && ax_init_kind_parse(v) >= 0)
+	else if (strcmp(key, "init") == 0 && L->kind == AX_LAYER_LINEAR && ax_init_kind_parse(v) >= 0)
 		L->init = (enum ax_init_kind)ax_init_kind_parse(v);
 	else if (strcmp(key, "p") == 0 && L->kind == AX_LAYER_DROPOUT && parse_float(v, &d) &&
 		 d >= 0 && d < 1)
@@ -362,9 +365,10 @@ static enum ax_status set_value(struct parse_ctx *p, const char *section, const 
 	for (int k = 0; k < N_KEYS; k++) {
 		if (strcmp(keys[k].section, section) || strcmp(keys[k].name, name))
 			continue;
-		if (p->line > 0 && p->seen[k])
+		if (p->line > 0 && p->seen_line[k])
 			return fail_at(p, "[%s] %s is given twice", section, name, "");
-		p->seen[k] = 1;
+		if (p->line > 0)
+			p->seen_line[k] = p->line;
 		return set_key(p, &keys[k], value);
 	}
 	if (strcmp(section, "model") == 0)
@@ -383,17 +387,45 @@ static int handler(void *user, const char *section, const char *name, const char
 	return 1;
 }
 
+/* libinih hands the reader a buffer of `num` bytes: a longer line would come
+ * back in pieces, each parsed as a line of its own (a path cut short, the rest
+ * a syntax error on a line number that does not exist). The rest of a long
+ * line is skipped here instead; a long comment is harmless, any other long
+ * line is an error naming it. */
 static char *counting_reader(char *str, int num, void *stream)
 {
 	struct parse_ctx *p = stream;
 	char *line = fgets(str, num, p->file);
+	size_t len = line ? strlen(line) : 0;
+	int c;
 
-	if (line)
-		p->line++;
+	if (!line)
+		return NULL;
+	p->line++;
+	if (len == 0 || line[len - 1] == '\n' || (c = fgetc(p->file)) == EOF || c == '\n')
+		return line;
+	while (c != EOF && c != '\n')
+		c = fgetc(p->file);
+	if (line[strspn(line, " \t")] != ';' && line[strspn(line, " \t")] != '#' && !p->status) {
+		char limit[16];
+
+		snprintf(limit, sizeof(limit), "%d", num - 2);
+		p->status = fail_at(p, "the line is too long (%s characters at most); give a long "
+				    "path with --set section.key=PATH instead%s%s", limit, "", "");
+	}
 	return line;
 }
 
 /* ---- consistency ---- */
+
+/* The line the file gave `section` `name` on; 0 when it did not (a default or --set). */
+static int line_of(const struct parse_ctx *p, const char *section, const char *name)
+{
+	for (int k = 0; k < N_KEYS; k++)
+		if (strcmp(keys[k].section, section) == 0 && strcmp(keys[k].name, name) == 0)
+			return p->seen_line[k];
+	return 0;
+}
 
 static enum ax_status check(struct parse_ctx *p)
 {
@@ -408,10 +440,14 @@ static enum ax_status check(struct parse_ctx *p)
 			       "", "");
 	if (c->epochs == 0 && c->steps == 0)
 		return fail_at(p, "[loop] needs epochs or steps%s%s%s", "", "", "");
+	/* These point at the line of the key that asks for what is missing. */
+	p->line = line_of(p, "optimizer", "nesterov");
 	if (c->nesterov && c->momentum <= 0)
 		return fail_at(p, "[optimizer] nesterov needs momentum > 0%s%s%s", "", "", "");
+	p->line = line_of(p, "loop", "early_stopping_metric");
 	if (c->early_stopping_metric[0] && !c->val[0])
 		return fail_at(p, "[loop] early_stopping_metric needs [data] val%s%s%s", "", "", "");
+	p->line = line_of(p, "loop", "label_smoothing");
 	if (strcmp(c->loss, "mse") == 0 && c->label_smoothing > 0)
 		return fail_at(p, "[loop] label_smoothing applies to cross_entropy only%s%s%s", "", "",
 			       "");
@@ -472,15 +508,14 @@ static void write_layer(const struct ax_layer_spec *L, FILE *out)
 		fprintf(out, " %lld bias=%s init=%s", (long long)L->out_features,
 			L->bias ? "true" : "false", ax_init_kind_name(L->init));
 		break;
-	case AX_LAYER_DROPOUT: fprintf(out, " %g", L->p); break;
-	case AX_LAYER_LEAKY_RELU: fprintf(out, " %g", L->slope); break;
+	case AX_LAYER_DROPOUT: fprintf(out, " %.9g", L->p); break;
+	case AX_LAYER_LEAKY_RELU: fprintf(out, " %.9g", L->slope); break;
 	case AX_LAYER_GELU: fprintf(out, " %s", L->gelu_form == AX_GELU_TANH ? "tanh" : "erf"); break;
 	case AX_LAYER_LAYER_NORM:
-		fprintf(out, " %g affine=%s", L->eps, L->affine ? "true" : "false");
+		fprintf(out, " %.9g affine=%s", L->eps, L->affine ? "true" : "false");
 		break;
 	case AX_LAYER_EMBEDDING:
-		fprintf(out, " %lld %lld init=%s", (long long)L->num_embeddings,
-			(long long)L->embedding_dim, ax_init_kind_name(L->init));
+		fprintf(out, " %lld %lld", (long long)L->num_embeddings, (long long)L->embedding_dim);
 		break;
 	case AX_LAYER_ADD: fprintf(out, " %s", L->residual); break;
 	default: break;

@@ -61,6 +61,8 @@ struct ax_config {
 	int64_t patience;
 	float min_delta;
 	int threads;                 /* BLAS threads per rank; 0 = the cores available */
+	int64_t accumulate_steps;    /* micro-batches per optimizer step */
+	int64_t bucket_kib;          /* gradient all-reduce bucket size; 0 = default */
 
 	/* [output] */
 	char dir[AX_CONFIG_PATH_MAX];

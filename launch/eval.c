@@ -109,7 +109,7 @@ int ax_cmd_eval(int argc, char **argv)
 	if (!st && ax_dataset_info(s.ds)->target_kind == AX_TARGET_CLASS)
 		st = ax_confusion_create(ax_dataset_info(s.ds)->num_classes, &e.confusion);
 	if (!st)
-		st = ax_run_evaluate(s.model, s.ctx, s.ds, &s.cfg, &e, NULL, NULL);
+		st = ax_run_evaluate(s.model, s.ctx, s.ds, &s.cfg, NULL, &e, NULL, NULL);
 	if (!st) {
 		printf("dataset %s: %lld samples, weights %s\n", s.data, (long long)e.samples,
 		       cli.weights);
@@ -272,7 +272,7 @@ int ax_cmd_predict(int argc, char **argv)
 		st = AX_ERROR(AX_ERR_UNSUPPORTED, "predict: %s has regression targets; predict writes "
 			      "class predictions (use eval for the loss)", s.data);
 	if (!st)
-		st = ax_run_evaluate(s.model, s.ctx, s.ds, &s.cfg, &e, on_batch, &p);
+		st = ax_run_evaluate(s.model, s.ctx, s.ds, &s.cfg, NULL, &e, on_batch, &p);
 	if (!st) {
 		len = strlen(cli.out);
 		st = len > 4 && strcmp(cli.out + len - 4, ".csv") == 0 ? write_csv(&p, cli.out)

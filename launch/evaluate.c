@@ -78,8 +78,8 @@ enum ax_status ax_run_model(const struct ax_config *cfg, const struct ax_dataset
 }
 
 enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struct ax_dataset *ds,
-			       const struct ax_config *cfg, struct ax_eval *result,
-			       ax_eval_batch_fn per_batch, void *user)
+			       const struct ax_config *cfg, struct ax_dist *dist,
+			       struct ax_eval *result, ax_eval_batch_fn per_batch, void *user)
 {
 	const struct ax_dataset_info *info = ax_dataset_info(ds);
 	struct ax_loader_options o;
@@ -91,7 +91,8 @@ enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struc
 
 	memset(&o, 0, sizeof(o));
 	o.batch_size = cfg->batch_size;
-	o.sampler.world = 1;
+	o.sampler.rank = ax_dist_rank(dist);
+	o.sampler.world = ax_dist_world(dist);
 	o.sampler.window_shards = cfg->window_shards;
 	o.normalize = 1;
 	o.max_epochs = 1;
@@ -146,6 +147,22 @@ enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struc
 	ax_loader_destroy(loader);
 	ax_ctx_set_grad_enabled(ctx, was_grad);
 	ax_ctx_set_training(ctx, was_training);
+	/* Every rank reaches the reductions, failed or not, so none is left waiting. */
+	if (ax_dist_world(dist) > 1) {
+		double sums[3] = {loss_sum, (double)result->samples, st ? 1.0 : 0.0};
+		enum ax_status rst = ax_dist_sum_f64(dist, sums, 3);
+
+		if (!rst && result->confusion)
+			rst = ax_dist_sum_i64(dist, result->confusion->counts,
+					      (int64_t)result->confusion->num_classes *
+						      result->confusion->num_classes);
+		if (!st && !rst && sums[2] > 0)
+			st = AX_ERROR(AX_ERR_IO, "evaluation failed on another rank (see its message)");
+		if (!st)
+			st = rst;
+		loss_sum = sums[0];
+		result->samples = (int64_t)sums[1];
+	}
 	if (!st && result->samples > 0)
 		result->loss = loss_sum / (double)result->samples;
 	return st;

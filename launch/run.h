@@ -7,6 +7,7 @@
 
 #include "axon/axon.h"
 #include "axon/data.h"
+#include "axon/dist.h"
 #include "config.h"
 
 /* The subcommands (return the process exit code). */
@@ -26,7 +27,9 @@ enum ax_status ax_run_model(const struct ax_config *cfg, const struct ax_dataset
 			    const char *data_dir, struct ax_model **out);
 
 /* One pass over a dataset in evaluation mode (no grad, no dropout, natural
- * order, every sample once). */
+ * order, every sample once). With `dist` (may be NULL) each rank evaluates its
+ * share and the loss, sample count and confusion counts are summed over
+ * ranks, so every rank ends with the same result. */
 struct ax_eval {
 	double loss;           /* mean over samples */
 	int64_t samples;
@@ -38,8 +41,8 @@ typedef enum ax_status (*ax_eval_batch_fn)(void *user, const struct ax_batch *ba
 					   const float *outputs, int64_t width);
 
 enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struct ax_dataset *ds,
-			       const struct ax_config *cfg, struct ax_eval *result,
-			       ax_eval_batch_fn per_batch, void *user);
+			       const struct ax_config *cfg, struct ax_dist *dist,
+			       struct ax_eval *result, ax_eval_batch_fn per_batch, void *user);
 
 /* Print an error the way every command does: "axon: <message>". */
 void ax_run_report(const char *command, enum ax_status st);

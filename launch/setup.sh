@@ -18,6 +18,7 @@ packages=(
   libhdf5-dev zlib1g-dev             # datasets (HDF5 shards, gzip'd IDX files)
   libcjson-dev libcsv-dev            # manifests, CSV conversion
   libinih-dev                        # config files
+  libopenmpi-dev openmpi-bin         # data-parallel ranks (mpirun)
   libcmocka-dev                      # unit tests
   python3-h5py python3-numpy         # tests: datasets written by h5py
   dataset-fashion-mnist              # the default dataset (IDX files)

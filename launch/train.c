@@ -8,7 +8,14 @@
  * stopping on a validation metric with patience (the best weights are kept
  * in best.h5), metrics.jsonl with one JSON object per logged step and per
  * evaluation, model.h5 at the end, and progress on one updating line on a
- * terminal or plain log lines otherwise. */
+ * terminal or plain log lines otherwise.
+ *
+ * Data-parallel: every rank runs this loop on its share of each batch (the
+ * config's batch_size is global). Gradients are averaged over ranks in
+ * buckets while backward runs (dist/grad_sync.c); with accumulate_steps > 1
+ * only the last micro-batch communicates. Set-up problems on any rank end all
+ * ranks cleanly (ax_dist_agree); a failure mid-run aborts the job so no rank
+ * is left waiting in a collective. Only rank 0 prints and writes files. */
 #include <cjson/cJSON.h>
 #include <errno.h>
 #include <getopt.h>
@@ -22,8 +29,19 @@
 #include "axon/weights.h"
 #include "run.h"
 
+struct profile {
+	double data, forward, backward, comm, optimizer;
+	int64_t steps;
+};
+
 struct trainer {
 	struct ax_config cfg;
+	struct ax_dist *dist;
+	struct ax_grad_sync *sync;
+	int rank, world, show_profile, rank_logs;
+	int64_t micro_batch;
+	struct profile prof;
+	FILE *rank_log;
 	struct ax_dataset *train, *val;
 	struct ax_model *model;
 	struct ax_params *params;
@@ -53,10 +71,15 @@ static double now(void)
 
 static void usage(FILE *out)
 {
-	fprintf(out, "usage: axon train CONFIG [--set section.key=value ...]\n"
+	fprintf(out, "usage: axon train CONFIG [--set section.key=value ...] [--profile] [--rank-logs]\n"
 		     "\n"
 		     "Train the model CONFIG describes (see docs/config.md). Writes into [output] dir:\n"
-		     "config.ini (the resolved config), metrics.jsonl, model.h5 and best.h5.\n");
+		     "config.ini (the resolved config), metrics.jsonl, model.h5 and best.h5.\n"
+		     "Run it under mpirun or srun for data-parallel training (docs/launching.md).\n"
+		     "\n"
+		     "  --profile     print where each step's time goes (data, forward, backward,\n"
+		     "                waiting for gradients, optimizer)\n"
+		     "  --rank-logs   every rank also writes its own log to DIR/rank-N.log\n");
 }
 
 static enum ax_status make_dirs(const char *path)
@@ -112,7 +135,14 @@ static enum ax_status setup(struct trainer *t)
 	size_t len;
 	FILE *f;
 
-	t->threads = ax_run_threads(c->threads);
+	t->threads = ax_run_threads(c->threads ? c->threads : ax_dist_threads(t->dist));
+	if (c->batch_size % (t->world * c->accumulate_steps) != 0)
+		return AX_ERROR(AX_ERR_INVALID, "config %s: the global batch_size %lld cannot be split "
+				"evenly over %d rank(s) x %lld micro-batch(es); use a multiple of %lld",
+				c->source, (long long)c->batch_size, t->world,
+				(long long)c->accumulate_steps,
+				(long long)(t->world * c->accumulate_steps));
+	t->micro_batch = c->batch_size / (t->world * c->accumulate_steps);
 	st = ax_dataset_open(c->train, &t->train);
 	if (!st && c->val[0])
 		st = ax_dataset_open(c->val, &t->val);
@@ -123,6 +153,14 @@ static enum ax_status setup(struct trainer *t)
 	if (st)
 		return st;
 	t->params = ax_model_params(t->model);
+	/* Rank 0's initial weights everywhere (they agree already when every rank
+	 * used the same seed; this makes it so whatever the initialisation). */
+	st = ax_dist_broadcast(t->dist, ax_params_data(t->params),
+			       (size_t)ax_params_size(t->params) * sizeof(float), 0);
+	if (!st)
+		st = ax_grad_sync_create(t->dist, t->params, (size_t)c->bucket_kib << 10, &t->sync);
+	if (st)
+		return st;
 
 	if (strcmp(c->optimizer, "sgd") == 0) {
 		oo = ax_optim_defaults(AX_OPTIM_SGD);
@@ -141,9 +179,10 @@ static enum ax_status setup(struct trainer *t)
 		return st;
 
 	memset(&lo, 0, sizeof(lo));
-	lo.batch_size = c->batch_size;
+	lo.batch_size = t->micro_batch;
 	lo.sampler.seed = (uint64_t)c->data_seed;
-	lo.sampler.world = 1;
+	lo.sampler.rank = t->rank;
+	lo.sampler.world = t->world;
 	lo.sampler.shuffle = c->shuffle;
 	lo.sampler.window_shards = c->window_shards;
 	lo.sampler.drop_remainder = 1;
@@ -156,7 +195,7 @@ static enum ax_status setup(struct trainer *t)
 	st = ax_loader_create(t->train, &lo, NULL, &t->loader);
 	if (st)
 		return st;
-	t->steps_per_epoch = info->num_samples / c->batch_size;
+	t->steps_per_epoch = info->num_samples / t->world / t->micro_batch / c->accumulate_steps;
 	t->total_steps = c->steps > 0 ? c->steps : c->epochs * t->steps_per_epoch;
 
 	memset(&t->sched, 0, sizeof(t->sched));
@@ -182,6 +221,7 @@ static enum ax_status setup(struct trainer *t)
 	st = ax_ctx_create(NULL, &t->ctx);
 	if (st)
 		return st;
+	ax_ctx_set_grad_ready(t->ctx, ax_grad_sync_ready, t->sync);
 
 	/* The run directory: the resolved config first, so any run can be repeated. */
 	if (!c->dir[0]) {
@@ -189,14 +229,24 @@ static enum ax_status setup(struct trainer *t)
 
 		snprintf(c->dir, sizeof(c->dir), "runs/%.*s", (int)strcspn(base, "."), base);
 	}
-	st = make_dirs(c->dir);
-	if (st)
-		return st;
 	f = open_memstream(&t->config_text, &len);
 	if (!f)
 		return AX_ERROR(AX_ERR_NOMEM, "train: out of memory");
 	ax_config_write(c, f);
 	fclose(f);
+	if (t->rank_logs) {
+		st = make_dirs(c->dir);
+		snprintf(path, sizeof(path), "%s/rank-%d.log", c->dir, t->rank);
+		if (!st && !(t->rank_log = fopen(path, "w")))
+			st = AX_ERROR(AX_ERR_IO, "train: cannot write %s: %s", path, strerror(errno));
+		if (st)
+			return st;
+	}
+	if (t->rank != 0)
+		return AX_OK; /* only rank 0 writes the run directory */
+	st = make_dirs(c->dir);
+	if (st)
+		return st;
 	snprintf(path, sizeof(path), "%s/config.ini", c->dir);
 	f = fopen(path, "w");
 	if (!f || fputs(t->config_text, f) < 0 || fclose(f) != 0)
@@ -205,7 +255,9 @@ static enum ax_status setup(struct trainer *t)
 	t->metrics = fopen(path, "w");
 	if (!t->metrics)
 		return AX_ERROR(AX_ERR_IO, "train: cannot write %s: %s", path, strerror(errno));
-	t->tty = isatty(STDOUT_FILENO);
+	/* mpirun hands rank 0 a pty even when its own output is a file: use
+	 * plain log lines for every multi-rank run. */
+	t->tty = t->world == 1 && isatty(STDOUT_FILENO);
 	return AX_OK;
 }
 
@@ -213,6 +265,9 @@ static void teardown(struct trainer *t)
 {
 	if (t->metrics)
 		fclose(t->metrics);
+	if (t->rank_log)
+		fclose(t->rank_log);
+	ax_grad_sync_destroy(t->sync);
 	free(t->config_text);
 	ax_loader_destroy(t->loader);
 	ax_confusion_destroy(t->confusion);
@@ -273,7 +328,7 @@ static enum ax_status validate(struct trainer *t, int64_t step, int64_t epoch, i
 	if (t->confusion)
 		ax_confusion_reset(t->confusion);
 	e.confusion = t->confusion;
-	st = ax_run_evaluate(t->model, t->ctx, t->val, &t->cfg, &e, NULL, NULL);
+	st = ax_run_evaluate(t->model, t->ctx, t->val, &t->cfg, t->dist, &e, NULL, NULL);
 	if (!st && t->confusion)
 		st = ax_confusion_metrics(t->confusion, &m, NULL, NULL, NULL);
 	if (st)
@@ -298,6 +353,8 @@ static enum ax_status validate(struct trainer *t, int64_t step, int64_t epoch, i
 	cJSON_AddBoolToObject(obj, "best", improved);
 	cJSON_AddNumberToObject(obj, "seconds", now() - t0);
 	write_json(t, obj);
+	if (t->rank != 0)
+		goto decide;
 	if (t->tty)
 		printf("\r\033[K");
 	if (t->confusion)
@@ -308,16 +365,19 @@ static enum ax_status validate(struct trainer *t, int64_t step, int64_t epoch, i
 		printf("eval  epoch %lld step %lld: loss %.6f%s\n", (long long)epoch, (long long)step,
 		       e.loss, improved ? "  (best)" : "");
 	fflush(stdout);
+decide:
+	/* Every rank holds the same reduced metrics, so every rank decides alike. */
 	if (improved) {
 		t->best = value;
 		t->best_step = step;
 		t->have_best = 1;
 		t->bad_evals = 0;
-		return save_weights(t, "best.h5", step, epoch, metric, value);
+		return t->rank == 0 ? save_weights(t, "best.h5", step, epoch, metric, value) : AX_OK;
 	}
 	t->bad_evals++;
 	if (t->cfg.early_stopping_metric[0] && t->cfg.patience > 0 && t->bad_evals >= t->cfg.patience) {
-		printf("early stopping: %s has not improved for %lld evaluations (best %.6g at step "
+		if (t->rank == 0)
+			printf("early stopping: %s has not improved for %lld evaluations (best %.6g at step "
 		       "%lld)\n", metric, (long long)t->bad_evals, t->best, (long long)t->best_step);
 		*stop = 1;
 	}
@@ -335,14 +395,16 @@ static void progress(struct trainer *t, int64_t step, int64_t epoch, double loss
 	char eta[32];
 
 	format_eta(left, eta, sizeof(eta));
-	if (t->tty && now() - t->last_print > 0.1) {
+	if (t->rank == 0 && t->tty && now() - t->last_print > 0.1) {
 		printf("\r\033[Kepoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.3g  %.0f samples/s  "
 		       "eta %s", (long long)epoch + 1, (long long)epochs, (long long)step,
 		       (long long)t->total_steps, loss, lr, rate, eta);
 		fflush(stdout);
 		t->last_print = now();
 	}
-	if (force_log) {
+	if (!force_log)
+		return;
+	if (t->rank == 0) {
 		cJSON *obj = cJSON_CreateObject();
 
 		cJSON_AddStringToObject(obj, "type", "train");
@@ -360,56 +422,117 @@ static void progress(struct trainer *t, int64_t step, int64_t epoch, double loss
 			fflush(stdout);
 		}
 	}
+	if (t->show_profile && t->rank == 0 && t->prof.steps > 0) {
+		const struct profile *p = &t->prof;
+		double total = p->data + p->forward + p->backward + p->comm + p->optimizer;
+		double ms = 1e3 / (double)p->steps;
+
+		printf("%sprofile over %lld steps, ms/step: data wait %.3f, forward %.3f, backward %.3f, "
+		       "gradient wait %.3f, optimizer %.3f, total %.3f\n", t->tty ? "\r\033[K" : "",
+		       (long long)p->steps, p->data * ms, p->forward * ms, p->backward * ms,
+		       p->comm * ms, p->optimizer * ms, total * ms);
+		memset(&t->prof, 0, sizeof(t->prof));
+	}
 }
 
 /* ---- the loop ---- */
 
-static enum ax_status train_loop(struct trainer *t)
+/* One micro-batch: forward, loss, backward. Returns the local loss in *value. */
+static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, float *value)
 {
 	const struct ax_dataset_info *info = ax_dataset_info(t->train);
 	const struct ax_ce_options ce = {t->cfg.label_smoothing, -100};
-	int64_t step = 0, epoch = 0, xs[AX_MAX_DIMS + 1];
+	int64_t xs[AX_MAX_DIMS + 1];
+	struct ax_tensor *x, *y, *out, *loss, *scaled;
+	double t0 = now(), t1;
+	enum ax_status st;
+
+	xs[0] = b->size;
+	memcpy(xs + 1, info->sample_shape, sizeof(int64_t) * (size_t)info->sample_ndim);
+	st = ax_tensor_wrap(t->ctx, AX_F32, info->sample_ndim + 1, xs, b->inputs, &x);
+	if (!st)
+		st = ax_model_forward(t->model, t->ctx, x, &out);
+	if (!st && info->target_kind == AX_TARGET_CLASS) {
+		st = ax_tensor_wrap(t->ctx, AX_I32, 1, &b->size, (void *)b->labels, &y);
+		if (!st)
+			st = ax_cross_entropy(t->ctx, out, y, &ce, &loss);
+	} else if (!st) {
+		int64_t ts[2] = {b->size, info->target_dim};
+
+		st = ax_tensor_wrap(t->ctx, AX_F32, 2, ts, b->targets, &y);
+		if (!st)
+			st = ax_mse(t->ctx, out, y, &loss);
+	}
+	scaled = loss;
+	if (!st && t->cfg.accumulate_steps > 1)
+		st = ax_mul_scalar(t->ctx, loss, 1.0f / (float)t->cfg.accumulate_steps, &scaled);
+	t1 = now();
+	t->prof.forward += t1 - t0;
+	if (!st)
+		st = ax_backward(t->ctx, scaled);
+	t->prof.backward += now() - t1;
+	*value = st ? NAN : *(float *)loss->data;
+	return st;
+}
+
+/* The mean of every rank's loss for logging (a small all-reduce, only at log steps). */
+static double global_loss(struct trainer *t, double sum, int64_t count)
+{
+	double v[2] = {sum, (double)count};
+
+	if (ax_dist_sum_f64(t->dist, v, 2))
+		return sum / (double)(count ? count : 1);
+	return v[0] / (v[1] > 0 ? v[1] : 1);
+}
+
+static enum ax_status train_loop(struct trainer *t)
+{
+	int64_t step = 0, epoch = 0, k = t->cfg.accumulate_steps;
 	double loss_sum = 0;
 	int64_t loss_count = 0;
 	enum ax_status st = AX_OK;
-	int stop = 0;
+	int stop = 0, end_of_data = 0;
 
-	memcpy(xs + 1, info->sample_shape, sizeof(int64_t) * (size_t)info->sample_ndim);
 	t->start = now();
-	while (step < t->total_steps && !stop) {
+	while (step < t->total_steps && !stop && !end_of_data) {
 		struct ax_batch b;
-		struct ax_tensor *x, *y, *out, *loss;
-		float lr, value;
+		int last_in_epoch = 0;
+		float lr = ax_schedule_lr(&t->sched, step), value = 0;
+		double t0;
 
-		st = ax_loader_next(t->loader, &b);
-		if (st == AX_ERR_RANGE) {
-			ax_clear_error();
-			st = AX_OK;
-			break;
-		}
-		if (st)
-			break;
-		epoch = b.epoch;
-		lr = ax_schedule_lr(&t->sched, step);
-		xs[0] = b.size;
 		st = ax_params_zero_grad(t->params);
-		if (!st)
-			st = ax_tensor_wrap(t->ctx, AX_F32, info->sample_ndim + 1, xs, b.inputs, &x);
-		if (!st)
-			st = ax_model_forward(t->model, t->ctx, x, &out);
-		if (!st && info->target_kind == AX_TARGET_CLASS) {
-			st = ax_tensor_wrap(t->ctx, AX_I32, 1, &b.size, b.labels, &y);
+		for (int64_t m = 0; !st && m < k; m++) {
+			t0 = now();
+			st = ax_loader_next(t->loader, &b);
+			t->prof.data += now() - t0;
+			if (st == AX_ERR_RANGE) {
+				ax_clear_error();
+				st = AX_OK;
+				end_of_data = 1;
+				break;
+			}
+			if (st)
+				break;
+			epoch = b.epoch;
+			last_in_epoch |= b.last_in_epoch;
+			ax_grad_sync_begin(t->sync, m == k - 1);
+			st = micro_step(t, &b, &value);
 			if (!st)
-				st = ax_cross_entropy(t->ctx, out, y, &ce, &loss);
-		} else if (!st) {
-			int64_t ts[2] = {b.size, info->target_dim};
-
-			st = ax_tensor_wrap(t->ctx, AX_F32, 2, ts, b.targets, &y);
-			if (!st)
-				st = ax_mse(t->ctx, out, y, &loss);
+				st = ax_ctx_reset(t->ctx);
+			else
+				ax_ctx_reset(t->ctx);
+			if (!st && !isfinite(value))
+				st = AX_ERROR(AX_ERR_INVALID, "train: rank %d: the loss is %g at step %lld "
+					      "(epoch %lld); lower [optimizer] lr or set clip_grad_norm",
+					      t->rank, value, (long long)step, (long long)epoch);
+			loss_sum += value / (double)k;
 		}
-		if (!st)
-			st = ax_backward(t->ctx, loss);
+		if (st || end_of_data)
+			break;
+		t0 = now();
+		st = ax_grad_sync_finish(t->sync);
+		t->prof.comm += now() - t0;
+		t0 = now();
 		if (!st && t->cfg.clip_grad_norm > 0) {
 			double norm;
 
@@ -417,59 +540,88 @@ static enum ax_status train_loop(struct trainer *t)
 		}
 		if (!st)
 			st = ax_optimizer_step(t->opt, lr);
-		value = st ? NAN : *(float *)loss->data;
-		if (st) {
-			ax_ctx_reset(t->ctx);
-			break;
-		}
-		st = ax_ctx_reset(t->ctx);
+		t->prof.optimizer += now() - t0;
 		if (st)
 			break;
-		if (!isfinite(value)) {
-			st = AX_ERROR(AX_ERR_INVALID, "train: the loss is %g at step %lld (epoch %lld); "
-				      "lower [optimizer] lr or set clip_grad_norm", value,
-				      (long long)step, (long long)epoch);
-			break;
-		}
 		step++;
-		loss_sum += value;
+		t->prof.steps++;
 		loss_count++;
-		progress(t, step, epoch, loss_sum / (double)loss_count, lr,
-			 step % t->cfg.log_every == 0 || step == t->total_steps);
-		if (step % t->cfg.log_every == 0) {
+		if (t->rank_log)
+			fprintf(t->rank_log, "step %lld epoch %lld local loss %.6f\n", (long long)step,
+				(long long)epoch, value);
+		if (step % t->cfg.log_every == 0 || step == t->total_steps) {
+			progress(t, step, epoch, global_loss(t, loss_sum, loss_count), lr, 1);
 			loss_sum = 0;
 			loss_count = 0;
+		} else {
+			progress(t, step, epoch, loss_sum / (double)loss_count, lr, 0);
 		}
 		if ((t->cfg.eval_every > 0 && step % t->cfg.eval_every == 0) ||
-		    (t->cfg.eval_every == 0 && b.last_in_epoch) || step == t->total_steps) {
+		    (t->cfg.eval_every == 0 && last_in_epoch) || step == t->total_steps) {
 			st = validate(t, step, epoch, &stop);
 			if (st)
 				break;
 		}
 	}
-	if (t->tty)
+	if (t->rank == 0 && t->tty)
 		printf("\n");
-	if (!st) {
+	if (!st && t->rank == 0) {
 		double seconds = now() - t->start;
 
 		st = save_weights(t, "model.h5", step, epoch, "seconds", seconds);
-		printf("trained %lld steps (%lld epochs) in %.1f s, %.0f samples/s; weights in %s/model.h5"
-		       "%s\n", (long long)step, (long long)(step / (t->steps_per_epoch ? t->steps_per_epoch : 1)),
+		printf("trained %lld steps (%lld epochs) on %d rank(s) in %.1f s, %.0f samples/s; "
+		       "weights in %s/model.h5%s\n", (long long)step,
+		       (long long)(step / (t->steps_per_epoch ? t->steps_per_epoch : 1)), t->world,
 		       seconds, seconds > 0 ? step * t->cfg.batch_size / seconds : 0, t->cfg.dir,
 		       t->have_best ? ", best in best.h5" : "");
 	}
 	return st;
 }
 
+/* A fingerprint of the model: parameter names and shapes. */
+static uint64_t model_hash(const struct ax_params *params)
+{
+	uint64_t h = 0xcbf29ce484222325ULL;
+
+	for (int i = 0; i < ax_params_count(params); i++) {
+		const struct ax_tensor *p = ax_params_get(params, i);
+
+		for (const char *c = p->name; *c; c++)
+			h = (h ^ (unsigned char)*c) * 0x100000001b3ULL;
+		for (int d = 0; d < p->ndim; d++)
+			h = (h ^ (uint64_t)p->shape[d]) * 0x100000001b3ULL;
+	}
+	return h;
+}
+
+/* Set-up is over when every rank says it went well; a rank that failed
+ * prints why, the others say which rank stopped them. */
+static enum ax_status agree(struct trainer *t, enum ax_status st, const char *phase)
+{
+	int all_ok, first_bad;
+	enum ax_status ast = ax_dist_agree(t->dist, st == AX_OK, &all_ok, &first_bad);
+
+	if (ast)
+		return ast;
+	if (all_ok)
+		return AX_OK;
+	if (st)
+		return st;
+	return AX_ERROR(AX_ERR_STATE, "stopping: rank %d failed during %s (its message says why)",
+			first_bad, phase);
+}
+
 int ax_cmd_train(int argc, char **argv)
 {
 	static const struct option longopts[] = {
 		{"set", required_argument, NULL, 's'},
+		{"profile", no_argument, NULL, 'p'},
+		{"rank-logs", no_argument, NULL, 'r'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	char **overrides = calloc((size_t)argc, sizeof(char *));
-	int n_overrides = 0, opt;
+	int n_overrides = 0, opt, in_run = 0;
 	struct trainer *t = calloc(1, sizeof(*t));
 	enum ax_status st;
 
@@ -481,16 +633,15 @@ int ax_cmd_train(int argc, char **argv)
 	while ((opt = getopt_long(argc, argv, "h", longopts, NULL)) != -1) {
 		if (opt == 's') {
 			overrides[n_overrides++] = optarg;
-		} else if (opt == 'h') {
-			usage(stdout);
-			free(overrides);
-			free(t);
-			return 0;
+		} else if (opt == 'p') {
+			t->show_profile = 1;
+		} else if (opt == 'r') {
+			t->rank_logs = 1;
 		} else {
-			usage(stderr);
+			usage(opt == 'h' ? stdout : stderr);
 			free(overrides);
 			free(t);
-			return 2;
+			return opt == 'h' ? 0 : 2;
 		}
 	}
 	if (optind != argc - 1) {
@@ -499,19 +650,48 @@ int ax_cmd_train(int argc, char **argv)
 		free(t);
 		return 2;
 	}
+	st = ax_dist_init(NULL, NULL, &t->dist);
+	if (st) {
+		ax_run_report("train", st);
+		free(overrides);
+		free(t);
+		return 1;
+	}
+	t->rank = ax_dist_rank(t->dist);
+	t->world = ax_dist_world(t->dist);
 	st = ax_config_load(&t->cfg, argv[optind], n_overrides, overrides);
+	st = agree(t, st, "reading the config");
 	if (!st)
-		st = setup(t);
-	if (!st) {
-		printf("axon %s: training %s on %s (%lld samples), %d BLAS thread(s), run dir %s\n",
-		       ax_version(), t->cfg.source, t->cfg.train,
-		       (long long)ax_dataset_info(t->train)->num_samples, t->threads, t->cfg.dir);
+		st = ax_dist_check_same(t->dist, ax_config_hash(&t->cfg), "config");
+	if (!st)
+		st = agree(t, setup(t), "set-up");
+	if (!st)
+		st = ax_dist_check_same(t->dist, model_hash(t->params), "model");
+	if (!st && t->rank == 0) {
+		printf("axon %s: training %s on %s (%lld samples), %d rank(s) x %d BLAS thread(s), "
+		       "global batch %lld, run dir %s\n", ax_version(), t->cfg.source, t->cfg.train,
+		       (long long)ax_dataset_info(t->train)->num_samples, t->world, t->threads,
+		       (long long)t->cfg.batch_size, t->cfg.dir);
 		ax_model_summary(t->model, stdout);
+	}
+	if (!st) {
+		in_run = 1;
 		st = train_loop(t);
 	}
-	if (st)
-		ax_run_report("train", st);
+	if (st) {
+		if (t->world > 1)
+			fprintf(stderr, "axon train (rank %d of %d): %s\n", t->rank, t->world,
+				ax_last_error());
+		else
+			ax_run_report("train", st);
+		/* Mid-run, the other ranks may be inside a collective: end the job. */
+		if (in_run && t->world > 1) {
+			fflush(NULL);
+			ax_dist_abort(t->dist, 1);
+		}
+	}
 	teardown(t);
+	ax_dist_finalize(t->dist);
 	free(overrides);
 	free(t);
 	return st ? 1 : 0;

@@ -1,0 +1,247 @@
+/* grad_sync.c - averaging gradients over ranks in buckets, overlapped with backward.
+ *
+ * The flat gradient buffer is laid out in the order backward finishes the
+ * parameters (see params.h), so it is cut into buckets of about
+ * `bucket_bytes`, each a contiguous run of whole parameters. The context's
+ * grad-ready hook tells us when a parameter's gradient is final; when the
+ * last trainable parameter of a bucket is, the bucket is scaled by 1/world
+ * (while it is still in cache) and its MPI_Iallreduce starts in place - the
+ * all-reduce is zero-copy - while backward goes on with earlier layers.
+ * MPI only makes progress on a non-blocking collective when called, so every
+ * hook call also tests the outstanding requests. finish() starts any bucket
+ * whose parameters were not all used this step and waits for the rest.
+ *
+ * With gradient accumulation, begin(communicate = 0) makes the hook count
+ * nothing, so micro-batches before the last only accumulate locally. */
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "axon/alloc.h"
+#include "dist_internal.h"
+
+struct bucket {
+	int64_t start, end;  /* float offsets into the gradient buffer */
+	int trainable;       /* parameters that must report before it starts */
+	int ready;
+	int started;
+	MPI_Request request;
+};
+
+struct param_ref {
+	const struct ax_tensor *param;
+	int bucket;
+};
+
+struct ax_grad_sync {
+	struct ax_dist *dist;
+	struct ax_params *params;
+	float *grad;
+	struct bucket *buckets;
+	int n_buckets;
+	struct param_ref *refs;  /* sorted by pointer, for the hook's lookup */
+	int n_refs;
+	int communicate;
+	float scale;             /* 1 / world */
+	MPI_Request *pending;    /* scratch for MPI_Testsome / Waitall */
+	int *indices;
+	struct ax_grad_sync_stats stats;
+};
+
+static double now(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (double)ts.tv_sec + 1e-9 * (double)ts.tv_nsec;
+}
+
+static int compare_refs(const void *a, const void *b)
+{
+	const struct param_ref *x = a, *y = b;
+
+	return (x->param > y->param) - (x->param < y->param);
+}
+
+static int compare_offsets(const void *a, const void *b, void *params)
+{
+	int64_t x = ax_params_offset(params, *(const int *)a);
+	int64_t y = ax_params_offset(params, *(const int *)b);
+
+	return (x > y) - (x < y);
+}
+
+/* Insertion sort by offset (qsort_r is a GNU extension; counts are small). */
+static void sort_by_offset(int *order, int n, struct ax_params *params)
+{
+	for (int i = 1; i < n; i++) {
+		int v = order[i], j = i - 1;
+
+		while (j >= 0 && compare_offsets(&order[j], &v, params) > 0) {
+			order[j + 1] = order[j];
+			j--;
+		}
+		order[j + 1] = v;
+	}
+}
+
+enum ax_status ax_grad_sync_create(struct ax_dist *dist, struct ax_params *params,
+				   size_t bucket_bytes, struct ax_grad_sync **out)
+{
+	struct ax_grad_sync *s;
+	int n = params ? ax_params_count(params) : 0;
+	int *order = NULL;
+	size_t limit = bucket_bytes ? bucket_bytes : AX_GRAD_SYNC_DEFAULT_BUCKET_BYTES;
+
+	if (!params || !out || !ax_params_grad(params))
+		return AX_ERROR(AX_ERR_INVALID, "dist: grad sync needs finalized parameters");
+	s = ax_calloc(1, sizeof(*s));
+	if (!s)
+		return AX_ERR_NOMEM;
+	s->dist = dist;
+	s->params = params;
+	s->grad = ax_params_grad(params);
+	s->scale = 1.0f / (float)ax_dist_world(dist);
+	s->communicate = 1;
+	s->buckets = ax_calloc((size_t)(n ? n : 1), sizeof(*s->buckets));
+	s->refs = ax_calloc((size_t)(n ? n : 1), sizeof(*s->refs));
+	s->pending = ax_calloc((size_t)(n ? n : 1), sizeof(*s->pending));
+	s->indices = ax_calloc((size_t)(n ? n : 1), sizeof(*s->indices));
+	order = ax_calloc((size_t)(n ? n : 1), sizeof(*order));
+	if (!s->buckets || !s->refs || !s->pending || !s->indices || !order) {
+		ax_free(order);
+		ax_grad_sync_destroy(s);
+		return AX_ERR_NOMEM;
+	}
+	for (int i = 0; i < n; i++)
+		order[i] = i;
+	sort_by_offset(order, n, params);
+	/* Cut the layout into buckets of whole parameters. */
+	for (int k = 0; k < n; k++) {
+		int i = order[k];
+		const struct ax_tensor *t = ax_params_get(params, i);
+		int64_t off = ax_params_offset(params, i), end = off + ax_tensor_numel(t);
+		struct bucket *b;
+
+		if (s->n_buckets == 0 ||
+		    (size_t)(s->buckets[s->n_buckets - 1].end - s->buckets[s->n_buckets - 1].start) *
+				    sizeof(float) >= limit) {
+			s->buckets[s->n_buckets].start = off;
+			s->n_buckets++;
+		}
+		b = &s->buckets[s->n_buckets - 1];
+		b->end = end;
+		if (!(ax_params_flags(params, i) & AX_PARAM_FROZEN))
+			b->trainable++;
+		s->refs[k].param = t;
+		s->refs[k].bucket = s->n_buckets - 1;
+	}
+	s->n_refs = n;
+	qsort(s->refs, (size_t)n, sizeof(*s->refs), compare_refs);
+	for (int b = 0; b < s->n_buckets; b++) {
+		s->buckets[b].request = MPI_REQUEST_NULL;
+		s->stats.bytes += (s->buckets[b].end - s->buckets[b].start) * (int64_t)sizeof(float);
+	}
+	s->stats.buckets = s->n_buckets;
+	ax_free(order);
+	*out = s;
+	return AX_OK;
+}
+
+void ax_grad_sync_destroy(struct ax_grad_sync *s)
+{
+	if (!s)
+		return;
+	for (int b = 0; b < s->n_buckets; b++)
+		if (s->buckets[b].request != MPI_REQUEST_NULL)
+			MPI_Wait(&s->buckets[b].request, MPI_STATUS_IGNORE);
+	ax_free(s->buckets);
+	ax_free(s->refs);
+	ax_free(s->pending);
+	ax_free(s->indices);
+	ax_free(s);
+}
+
+void ax_grad_sync_begin(struct ax_grad_sync *s, int communicate)
+{
+	s->communicate = communicate && ax_dist_world(s->dist) > 1;
+	for (int b = 0; b < s->n_buckets; b++) {
+		s->buckets[b].ready = 0;
+		s->buckets[b].started = 0;
+	}
+}
+
+static int start_bucket(struct ax_grad_sync *s, struct bucket *b)
+{
+	float *g = s->grad + b->start;
+	int64_t n = b->end - b->start;
+
+	for (int64_t i = 0; i < n; i++)
+		g[i] *= s->scale;
+	b->started = 1;
+	return MPI_Iallreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
+			      &b->request);
+}
+
+/* Let MPI move the outstanding all-reduces along. */
+static void progress(struct ax_grad_sync *s)
+{
+	int count = 0, done = 0;
+
+	for (int b = 0; b < s->n_buckets; b++)
+		if (s->buckets[b].request != MPI_REQUEST_NULL)
+			s->pending[count++] = s->buckets[b].request;
+	if (count)
+		MPI_Testsome(count, s->pending, &done, s->indices, MPI_STATUSES_IGNORE);
+	/* Write back completed (now MPI_REQUEST_NULL) handles. */
+	for (int b = 0, k = 0; b < s->n_buckets; b++)
+		if (s->buckets[b].request != MPI_REQUEST_NULL)
+			s->buckets[b].request = s->pending[k++];
+}
+
+void ax_grad_sync_ready(void *user, struct ax_tensor *param)
+{
+	struct ax_grad_sync *s = user;
+	struct param_ref key = {param, 0}, *ref;
+	struct bucket *b;
+
+	if (!s->communicate)
+		return;
+	ref = bsearch(&key, s->refs, (size_t)s->n_refs, sizeof(key), compare_refs);
+	if (!ref)
+		return;
+	b = &s->buckets[ref->bucket];
+	if (++b->ready == b->trainable && !b->started)
+		start_bucket(s, b); /* a failure shows up as an error at finish() */
+	progress(s);
+}
+
+enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
+{
+	double t0 = now();
+	int count = 0, rc;
+
+	if (!s->communicate)
+		return AX_OK;
+	for (int b = 0; b < s->n_buckets; b++) {
+		struct bucket *k = &s->buckets[b];
+
+		if (!k->started) {
+			rc = start_bucket(s, k);
+			if (rc != MPI_SUCCESS)
+				return ax_dist_mpi_status(rc, "MPI_Iallreduce (gradients)");
+		}
+		if (k->request != MPI_REQUEST_NULL)
+			s->pending[count++] = k->request;
+	}
+	rc = count ? MPI_Waitall(count, s->pending, MPI_STATUSES_IGNORE) : MPI_SUCCESS;
+	for (int b = 0; b < s->n_buckets; b++)
+		s->buckets[b].request = MPI_REQUEST_NULL;
+	s->stats.wait_seconds += now() - t0;
+	return ax_dist_mpi_status(rc, "MPI_Waitall (gradients)");
+}
+
+void ax_grad_sync_stats(const struct ax_grad_sync *s, struct ax_grad_sync_stats *stats)
+{
+	*stats = s->stats;
+}
