@@ -211,8 +211,10 @@ void ax_grad_sync_ready(void *user, struct ax_tensor *param)
 	if (!ref)
 		return;
 	b = &s->buckets[ref->bucket];
-	if (++b->ready == b->trainable && !b->started)
+	if (++b->ready == b->trainable && !b->started) {
 		start_bucket(s, b); /* a failure shows up as an error at finish() */
+		s->stats.early_starts++;
+	}
 	progress(s);
 }
 
@@ -227,6 +229,7 @@ enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
 		struct bucket *k = &s->buckets[b];
 
 		if (!k->started) {
+			s->stats.late_starts++;
 			rc = start_bucket(s, k);
 			if (rc != MPI_SUCCESS)
 				return ax_dist_mpi_status(rc, "MPI_Iallreduce (gradients)");

@@ -70,6 +70,8 @@ struct ax_grad_sync;
 
 struct ax_grad_sync_stats {
 	int buckets;
+	int64_t early_starts;  /* buckets started from the hook, during backward */
+	int64_t late_starts;   /* buckets finish() had to start (parameters unused) */
 	double wait_seconds;   /* time finish() spent waiting for the last buckets */
 	int64_t bytes;         /* gradient bytes reduced per step */
 };
