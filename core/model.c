@@ -350,10 +350,14 @@ enum ax_status ax_model_forward(struct ax_model *m, struct ax_ctx *ctx, struct a
 	if (!m || !ctx || !x || !out)
 		return AX_ERROR(AX_ERR_INVALID, "model: forward needs a model, a context and an input");
 	if (x->ndim != m->in_ndim + 1 ||
-	    memcmp(x->shape + 1, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim))
-		return AX_ERROR(AX_ERR_SHAPE, "model: input has shape %s; the model expects (batch, "
-				"%s)", ax_shape_str(x->ndim, x->shape, got, sizeof(got)),
-				ax_shape_str(m->in_ndim, m->in_shape, want, sizeof(want)) + 1);
+	    memcmp(x->shape + 1, m->in_shape, sizeof(int64_t) * (size_t)m->in_ndim)) {
+		/* "[28, 28]" -> "(batch, 28, 28)" */
+		ax_shape_str(m->in_ndim, m->in_shape, want, sizeof(want));
+		want[strcspn(want, "]")] = '\0';
+		return AX_ERROR(AX_ERR_SHAPE, "model: input has shape %s; the model expects (batch%s%s)",
+				ax_shape_str(x->ndim, x->shape, got, sizeof(got)),
+				m->in_ndim ? ", " : "", want + 1);
+	}
 	for (int i = 0; i < m->n; i++) {
 		const struct layer *L = &m->layers[i];
 		struct ax_tensor *in = L->input_index < 0 ? x : m->outputs[L->input_index];

@@ -1,8 +1,8 @@
 /* launch/main.c - the `axon` command.
  *
- * One binary with subcommands. This first version answers --version and
- * --help; train / eval / predict / data / ckpt / launch are added as the
- * matching parts of axon land. Exit codes: 0 success, 1 failure, 2 usage error. */
+ * One binary with subcommands: train, eval, predict and data so far; ckpt
+ * and launch are added as the matching parts of axon land. Exit codes: 0
+ * success, 1 failure, 2 usage error. */
 #include <stdio.h>
 #include <string.h>
 
@@ -24,13 +24,13 @@ static void usage(FILE *out)
 		"  --help       print this help\n"
 		"\n"
 		"commands:\n"
+		"  train        train a model from a config file (docs/config.md)\n"
+		"  eval         evaluate saved weights on a dataset\n"
+		"  predict      write predictions for a dataset\n"
 		"  data         convert sources (IDX, CSV, .npy) into HDF5 datasets and\n"
 		"               inspect them ('axon data --help')\n"
 		"\n"
 		"commands arriving with the parts that implement them:\n"
-		"  train        train a model from a config file\n"
-		"  eval         evaluate saved weights on a dataset\n"
-		"  predict      write predictions for a dataset\n"
 		"  ckpt         inspect and verify checkpoints\n"
 		"  launch       run a job under mpirun and restart it after failures\n");
 }

@@ -130,18 +130,21 @@ static enum ax_status setup(struct trainer *t)
 	struct ax_optim_options oo;
 	struct ax_loader_options lo;
 	const struct ax_dataset_info *info;
-	char path[AX_CONFIG_PATH_MAX + 32];
 	enum ax_status st;
 	size_t len;
 	FILE *f;
 
 	t->threads = ax_run_threads(c->threads ? c->threads : ax_dist_threads(t->dist));
-	if (c->batch_size % (t->world * c->accumulate_steps) != 0)
+	if (c->batch_size % (t->world * c->accumulate_steps) != 0) {
+		long long unit = (long long)t->world * (long long)c->accumulate_steps;
+		long long below = (long long)c->batch_size / unit * unit;
+
 		return AX_ERROR(AX_ERR_INVALID, "config %s: the global batch_size %lld cannot be split "
-				"evenly over %d rank(s) x %lld micro-batch(es); use a multiple of %lld",
-				c->source, (long long)c->batch_size, t->world,
-				(long long)c->accumulate_steps,
-				(long long)(t->world * c->accumulate_steps));
+				"evenly over %d rank(s) x %lld micro-batch(es); use a multiple of %lld "
+				"(such as %lld or %lld)", c->source, (long long)c->batch_size, t->world,
+				(long long)c->accumulate_steps, unit, below > 0 ? below : unit * 2,
+				below > 0 ? below + unit : unit * 3);
+	}
 	t->micro_batch = c->batch_size / (t->world * c->accumulate_steps);
 	st = ax_dataset_open(c->train, &t->train);
 	if (!st && c->val[0])
@@ -152,13 +155,18 @@ static enum ax_status setup(struct trainer *t)
 	st = ax_run_model(c, info, c->train, &t->model);
 	if (st)
 		return st;
+	/* Accuracy, precision, ... of a regression are always 0: the run would stop
+	 * after `patience` evaluations with the first weights as best.h5. */
+	if (info->target_kind != AX_TARGET_CLASS && c->early_stopping_metric[0] &&
+	    strcmp(c->early_stopping_metric, "val_loss") != 0)
+		return AX_ERROR(AX_ERR_INVALID, "config %s: early_stopping_metric %s needs class labels, "
+				"but %s has regression targets; use val_loss", c->source,
+				c->early_stopping_metric, c->train);
 	t->params = ax_model_params(t->model);
-	/* Rank 0's initial weights everywhere (they agree already when every rank
-	 * used the same seed; this makes it so whatever the initialisation). */
-	st = ax_dist_broadcast(t->dist, ax_params_data(t->params),
-			       (size_t)ax_params_size(t->params) * sizeof(float), 0);
-	if (!st)
-		st = ax_grad_sync_create(t->dist, t->params, (size_t)c->bucket_kib << 10, &t->sync);
+	/* No collective may run in here: a rank that fails goes straight to the
+	 * agreement in ax_cmd_train, and its peers must meet it there (the
+	 * initial weights are broadcast after it). */
+	st = ax_grad_sync_create(t->dist, t->params, (size_t)c->bucket_kib << 10, &t->sync);
 	if (st)
 		return st;
 
@@ -234,6 +242,19 @@ static enum ax_status setup(struct trainer *t)
 		return AX_ERROR(AX_ERR_NOMEM, "train: out of memory");
 	ax_config_write(c, f);
 	fclose(f);
+	return AX_OK;
+}
+
+/* The run directory, once every rank's set-up went well (so a rank that
+ * failed leaves no half-made run behind): rank 0's files and, with
+ * --rank-logs, every rank's log. */
+static enum ax_status open_run_dir(struct trainer *t)
+{
+	struct ax_config *c = &t->cfg;
+	char path[AX_CONFIG_PATH_MAX + 32];
+	enum ax_status st;
+	FILE *f;
+
 	if (t->rank_logs) {
 		st = make_dirs(c->dir);
 		snprintf(path, sizeof(path), "%s/rank-%d.log", c->dir, t->rank);
@@ -667,6 +688,14 @@ int ax_cmd_train(int argc, char **argv)
 		st = agree(t, setup(t), "set-up");
 	if (!st)
 		st = ax_dist_check_same(t->dist, model_hash(t->params), "model");
+	/* Rank 0's initial weights everywhere (they agree already when every rank
+	 * used the same seed; this makes it so whatever the initialisation). Only
+	 * now: every rank has a model, of the same shapes. */
+	if (!st)
+		st = ax_dist_broadcast(t->dist, ax_params_data(t->params),
+				       (size_t)ax_params_size(t->params) * sizeof(float), 0);
+	if (!st)
+		st = agree(t, open_run_dir(t), "creating the run directory");
 	if (!st && t->rank == 0) {
 		printf("axon %s: training %s on %s (%lld samples), %d rank(s) x %d BLAS thread(s), "
 		       "global batch %lld, run dir %s\n", ax_version(), t->cfg.source, t->cfg.train,

@@ -26,5 +26,7 @@ done
 "$here/launch/setup.sh" "$build_dir" "${cmake_args[@]}"
 jobs=$(nproc 2>/dev/null || echo 2)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=0}
+# Open MPI keeps what it allocates at MPI_Init until exit: not axon's leaks.
+export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp:print_suppressions=0}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" "${ctest_args[@]}"
