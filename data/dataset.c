@@ -87,7 +87,8 @@ static void root_names(hid_t file, char *list)
 static enum ax_status read_int_attr(hid_t file, const char *name, const char *path, int *value,
 				    int *present)
 {
-	hid_t attr;
+	hid_t attr, space;
+	hssize_t n;
 	herr_t rc;
 
 	*present = H5Aexists(file, name) > 0;
@@ -96,6 +97,16 @@ static enum ax_status read_int_attr(hid_t file, const char *name, const char *pa
 	attr = H5Aopen(file, name, H5P_DEFAULT);
 	if (attr < 0)
 		return AX_ERROR(AX_ERR_IO, "data: %s: cannot read attribute '%s'", path, name);
+	/* H5Aread fills the whole attribute: an array would overrun `value`. */
+	space = H5Aget_space(attr);
+	n = space >= 0 ? H5Sget_simple_extent_npoints(space) : -1;
+	if (space >= 0)
+		H5Sclose(space);
+	if (n != 1) {
+		H5Aclose(attr);
+		return AX_ERROR(AX_ERR_INVALID, "data: %s: attribute '%s' has %lld values; it must "
+				"be one integer", path, name, (long long)n);
+	}
 	rc = H5Aread(attr, H5T_NATIVE_INT, value);
 	H5Aclose(attr);
 	if (rc < 0)
@@ -164,6 +175,9 @@ static enum ax_status describe(hid_t file, const char *dset_name, const char *pa
 	if (type >= 0)
 		H5Tclose(type);
 	H5Dclose(dset);
+	if (*ndim == 0)
+		return AX_ERROR(AX_ERR_INVALID, "data: shard %s: '%s' is a scalar; it must be an "
+				"array with one row per sample", path, dset_name);
 	if (*ndim < 0 || *ndim > AX_DATA_MAX_SAMPLE_DIMS + 1)
 		return AX_ERROR(AX_ERR_INVALID, "data: shard %s: '%s' has %d dimensions; axon reads "
 				"1 to %d", path, dset_name, *ndim, AX_DATA_MAX_SAMPLE_DIMS + 1);
@@ -185,6 +199,11 @@ static const char *class_name(H5T_class_t cls, size_t size, H5T_sign_t sign)
 	case H5T_COMPOUND: return "compound";
 	default: return "an unsupported type";
 	}
+}
+
+static void shape_text(int ndim, const int64_t *shape, char *buf, size_t len)
+{
+	ax_shape_str(ndim, shape, buf, len);
 }
 
 static enum ax_status read_schema(hid_t file, const char *path, struct shard_schema *sc)
@@ -244,6 +263,20 @@ static enum ax_status read_schema(hid_t file, const char *path, struct shard_sch
 	sc->sample_ndim = in_ndim - 1;
 	for (int d = 1; d < in_ndim; d++)
 		sc->sample_shape[d - 1] = (int64_t)in_dims[d];
+	for (int d = 0; d < sc->sample_ndim; d++) {
+		if (sc->sample_shape[d] == 0) {
+			char shape[96];
+
+			shape_text(sc->sample_ndim, sc->sample_shape, shape, sizeof(shape));
+			return AX_ERROR(AX_ERR_INVALID, "data: shard %s: 'inputs' has samples of shape "
+					"%s, which hold no values; every sample dimension must be at "
+					"least 1", path, shape);
+		}
+	}
+	if (sc->target_dim == 0)
+		return AX_ERROR(AX_ERR_INVALID, "data: shard %s: 'targets' has width 0 (shape "
+				"[%llu, 0]); regression targets need at least one column", path,
+				(unsigned long long)tg_dims[0]);
 	st = read_int_attr(file, "num_classes", path, &sc->num_classes, &sc->has_classes);
 	if (st)
 		return st;
@@ -270,11 +303,6 @@ static enum ax_status read_schema(hid_t file, const char *path, struct shard_sch
 	}
 	sc->num_norm = mean_n;
 	return AX_OK;
-}
-
-static void shape_text(int ndim, const int64_t *shape, char *buf, size_t len)
-{
-	ax_shape_str(ndim, shape, buf, len);
 }
 
 /* Every shard must match the first one. */
@@ -316,12 +344,15 @@ static enum ax_status check_same(const struct shard_schema *a, const char *a_pat
 /* ---- labels ---- */
 
 /* Read every label of shard s and check it against num_classes (when
- * known); *max_label receives the largest label seen. */
+ * known, else against INT32_MAX); *max_label receives the largest label
+ * seen. Labels are read as int64 so that a wide label which does not fit in
+ * int32 is reported as it is, not clipped by the conversion into range. */
 static enum ax_status check_labels(hid_t file, const struct ax_shard *shard, int known,
 				   int num_classes, int32_t *max_label)
 {
 	hid_t dset = H5Dopen2(file, "targets", H5P_DEFAULT);
-	int32_t *labels = ax_alloc((size_t)shard->count * sizeof(int32_t));
+	int64_t *labels = ax_alloc((size_t)shard->count * sizeof(int64_t));
+	int64_t limit = known ? num_classes : INT32_MAX;
 	enum ax_status st = AX_OK;
 	herr_t rc;
 
@@ -331,21 +362,21 @@ static enum ax_status check_labels(hid_t file, const struct ax_shard *shard, int
 			      : AX_ERR_NOMEM;
 		goto done;
 	}
-	rc = H5Dread(dset, H5T_NATIVE_INT32, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
+	rc = H5Dread(dset, H5T_NATIVE_INT64, H5S_ALL, H5S_ALL, H5P_DEFAULT, labels);
 	if (rc < 0) {
 		st = AX_ERROR(AX_ERR_IO, "data: shard %s: reading 'targets' failed (truncated or "
-			      "damaged file, or labels that do not fit in int32)", shard->path);
+			      "damaged file?)", shard->path);
 		goto done;
 	}
 	for (int64_t i = 0; i < shard->count; i++) {
-		if (labels[i] < 0 || (known && labels[i] >= num_classes)) {
-			st = AX_ERROR(AX_ERR_INVALID, "data: shard %s: sample %lld has label %d, outside "
-				      "[0, %d); fix the labels or num_classes", shard->path,
-				      (long long)i, labels[i], known ? num_classes : INT32_MAX);
+		if (labels[i] < 0 || labels[i] >= limit) {
+			st = AX_ERROR(AX_ERR_INVALID, "data: shard %s: sample %lld has label %lld, "
+				      "outside [0, %lld); fix the labels or num_classes", shard->path,
+				      (long long)i, (long long)labels[i], (long long)limit);
 			goto done;
 		}
 		if (labels[i] > *max_label)
-			*max_label = labels[i];
+			*max_label = (int32_t)labels[i];
 	}
 done:
 	if (dset >= 0)
@@ -541,6 +572,22 @@ enum ax_status ax_dataset_open(const char *dir, struct ax_dataset **out)
 		ds->num_classes_known = 1;
 	}
 	if (ds->info.num_norm == 0 && m_norm > 0) {
+		/* Held to the same rules as the attributes: the loader indexes its
+		 * per-channel tables by axis 1, and divides by std. */
+		if (m_norm > 1 && m_norm != ds->info.sample_shape[0]) {
+			st = AX_ERROR(AX_ERR_INVALID, "data: %s/manifest.json: %d normalisation values, "
+				      "but axis 1 of inputs has size %lld (use 1 value or one per "
+				      "channel)", dir, m_norm, (long long)ds->info.sample_shape[0]);
+			goto fail;
+		}
+		for (int c = 0; c < m_norm; c++) {
+			if (!(m_std[c] > 0.0f) || !isfinite(m_mean[c]) || !isfinite(m_std[c])) {
+				st = AX_ERROR(AX_ERR_INVALID, "data: %s/manifest.json: normalisation %d "
+					      "has mean %g and std %g; std must be positive", dir, c,
+					      m_mean[c], m_std[c]);
+				goto fail;
+			}
+		}
 		ds->info.num_norm = m_norm;
 		memcpy(ds->info.norm_mean, m_mean, sizeof(float) * (size_t)m_norm);
 		memcpy(ds->info.norm_std, m_std, sizeof(float) * (size_t)m_norm);
