@@ -72,10 +72,17 @@ static const struct key keys[] = {
 	{"loop", "accumulate_steps", T_INT, AT(accumulate_steps), 1, 1 << 20, NULL},
 	{"loop", "bucket_kib", T_INT, AT(bucket_kib), 0, 1 << 22, NULL},
 	{"output", "dir", T_PATH, AT(dir), 0, 0, NULL},
+	{"checkpoint", "every_steps", T_INT, AT(ckpt_every_steps), 0, 9.2e18, NULL},
+	{"checkpoint", "every_minutes", T_FLOAT, AT(ckpt_every_minutes), 0, 1e6, NULL},
+	{"checkpoint", "keep_last", T_INT, AT(ckpt_keep_last), 1, 1e6, NULL},
+	{"checkpoint", "nan_patience", T_INT, AT(nan_patience), 1, 1e6, NULL},
+	{"checkpoint", "nan_lr_factor", T_FLOAT, AT(nan_lr_factor), 1e-6, 1, NULL},
+	{"checkpoint", "watchdog_seconds", T_FLOAT, AT(watchdog_seconds), 0, 1e6, NULL},
 };
 #define N_KEYS ((int)(sizeof(keys) / sizeof(keys[0])))
 
-static const char *const sections[] = {"data", "model", "optimizer", "schedule", "loop", "output"};
+static const char *const sections[] = {"data",   "model",  "optimizer", "schedule",
+					"loop",   "output", "checkpoint"};
 
 void ax_config_defaults(struct ax_config *cfg)
 {
@@ -98,6 +105,11 @@ void ax_config_defaults(struct ax_config *cfg)
 	strcpy(cfg->loss, "cross_entropy");
 	cfg->min_delta = 0.0f;
 	cfg->accumulate_steps = 1;
+	cfg->ckpt_every_minutes = 10.0f;
+	cfg->ckpt_keep_last = 3;
+	cfg->nan_patience = 3;
+	cfg->nan_lr_factor = 0.5f;
+	cfg->watchdog_seconds = 600.0f;
 }
 
 /* ---- parsing one value ---- */
@@ -361,7 +373,7 @@ static enum ax_status set_value(struct parse_ctx *p, const char *section, const 
 
 	if (!known_section(section))
 		return fail_at(p, "unknown section [%s] (sections: data, model, optimizer, schedule, "
-			       "loop, output)", section, "", "");
+			       "loop, output, checkpoint)", section, "", "");
 	for (int k = 0; k < N_KEYS; k++) {
 		if (strcmp(keys[k].section, section) || strcmp(keys[k].name, name))
 			continue;

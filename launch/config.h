@@ -9,6 +9,7 @@
  *   [schedule]   name = constant | step | cosine, warmup_steps, ...
  *   [loop]       epochs or steps, eval_every, early stopping, loss, ...
  *   [output]     dir
+ *   [checkpoint] every_steps, every_minutes, keep_last, nan_patience, ...
  *
  * Every key is checked: an unknown section or key, a missing required key or
  * a bad value is an error naming the file, the line and the key. `--set
@@ -66,6 +67,14 @@ struct ax_config {
 
 	/* [output] */
 	char dir[AX_CONFIG_PATH_MAX];
+
+	/* [checkpoint] */
+	int64_t ckpt_every_steps;    /* 0: by time only */
+	float ckpt_every_minutes;    /* 0: by steps only */
+	int64_t ckpt_keep_last;
+	int64_t nan_patience;        /* non-finite steps in a row before a roll-back */
+	float nan_lr_factor;         /* learning rate multiplier at a roll-back */
+	float watchdog_seconds;      /* 0: no watchdog */
 };
 
 /* ax_config_defaults - every field at its default (no layers, no paths). */
