@@ -172,6 +172,11 @@ struct ax_loader;
 enum ax_status ax_loader_create(struct ax_dataset *ds, const struct ax_loader_options *options,
 				const struct ax_data_cursor *cursor, struct ax_loader **out);
 
+/* ax_loader_validate - the checks ax_loader_create makes (options, ranks
+ * against samples, per-rank batch against the rank's share), without
+ * starting anything: lets a caller reject a job before it creates files. */
+enum ax_status ax_loader_validate(struct ax_dataset *ds, const struct ax_loader_options *options);
+
 /* ax_loader_next - the next batch (blocks until the I/O thread has it).
  * Returns AX_ERR_RANGE ("no more data") after max_epochs, and any I/O error
  * the thread met, naming the shard. */
