@@ -27,41 +27,9 @@
 #include <unistd.h>
 
 #include "axon/weights.h"
-#include "run.h"
+#include "trainer.h"
 
-struct profile {
-	double data, forward, backward, comm, optimizer;
-	int64_t steps;
-};
-
-struct trainer {
-	struct ax_config cfg;
-	struct ax_dist *dist;
-	struct ax_grad_sync *sync;
-	int rank, world, show_profile, rank_logs;
-	int64_t micro_batch;
-	struct profile prof;
-	FILE *rank_log;
-	struct ax_dataset *train, *val;
-	struct ax_model *model;
-	struct ax_params *params;
-	struct ax_optimizer *opt;
-	struct ax_schedule sched;
-	struct ax_loader *loader;
-	struct ax_ctx *ctx;
-	struct ax_confusion *confusion;
-	FILE *metrics;
-	char *config_text;
-	int tty, threads;
-	int64_t total_steps, steps_per_epoch;
-	double start, last_print;
-	/* early stopping */
-	double best;
-	int64_t best_step, bad_evals;
-	int have_best;
-};
-
-static double now(void)
+double ax_train_now(void)
 {
 	struct timespec ts;
 
@@ -79,7 +47,14 @@ static void usage(FILE *out)
 		     "\n"
 		     "  --profile     print where each step's time goes (data, forward, backward,\n"
 		     "                waiting for gradients, optimizer)\n"
-		     "  --rank-logs   every rank also writes its own log to DIR/rank-N.log\n");
+		     "  --rank-logs   every rank also writes its own log to DIR/rank-N.log\n"
+		     "  --resume auto|PATH|none\n"
+		     "                auto: continue from the newest checkpoint in DIR/checkpoints\n"
+		     "                that verifies (fresh start when there is none); PATH: exactly\n"
+		     "                that checkpoint; none (default): start fresh\n"
+		     "\n"
+		     "exit codes: 0 done, 1 error, 2 usage, 3 watchdog (no progress), 75 stopped by\n"
+		     "SIGTERM/SIGUSR1 after saving a checkpoint (docs/checkpoints.md)\n");
 }
 
 static enum ax_status make_dirs(const char *path)
@@ -100,35 +75,14 @@ static enum ax_status make_dirs(const char *path)
 	return AX_OK;
 }
 
-static void write_json(struct trainer *t, cJSON *obj)
-{
-	char *text = cJSON_PrintUnformatted(obj);
-
-	if (text && t->metrics) {
-		fprintf(t->metrics, "%s\n", text);
-		fflush(t->metrics);
-	}
-	free(text);
-	cJSON_Delete(obj);
-}
-
-static void format_eta(double seconds, char *buf, size_t len)
-{
-	long s = seconds > 0 && seconds < 1e8 ? (long)seconds : 0;
-
-	if (s >= 3600)
-		snprintf(buf, len, "%ldh%02ldm", s / 3600, s / 60 % 60);
-	else
-		snprintf(buf, len, "%ldm%02lds", s / 60, s % 60);
-}
-
 /* ---- setup ---- */
+
+static void loader_options(const struct trainer *t, struct ax_loader_options *lo_out);
 
 static enum ax_status setup(struct trainer *t)
 {
 	struct ax_config *c = &t->cfg;
 	struct ax_optim_options oo;
-	struct ax_loader_options lo;
 	const struct ax_dataset_info *info;
 	enum ax_status st;
 	size_t len;
@@ -169,6 +123,7 @@ static enum ax_status setup(struct trainer *t)
 	st = ax_grad_sync_create(t->dist, t->params, (size_t)c->bucket_kib << 10, &t->sync);
 	if (st)
 		return st;
+	ax_grad_sync_set_prescaled(t->sync, 1); /* micro_step divides the loss by world */
 
 	if (strcmp(c->optimizer, "sgd") == 0) {
 		oo = ax_optim_defaults(AX_OPTIM_SGD);
@@ -186,23 +141,16 @@ static enum ax_status setup(struct trainer *t)
 	if (st)
 		return st;
 
-	memset(&lo, 0, sizeof(lo));
-	lo.batch_size = t->micro_batch;
-	lo.sampler.seed = (uint64_t)c->data_seed;
-	lo.sampler.rank = t->rank;
-	lo.sampler.world = t->world;
-	lo.sampler.shuffle = c->shuffle;
-	lo.sampler.window_shards = c->window_shards;
-	lo.sampler.drop_remainder = 1;
-	lo.prefetch = c->prefetch;
-	lo.normalize = 1;
-	lo.augment.crop_padding = c->crop_padding;
-	lo.augment.hflip = c->hflip;
-	lo.drop_last = 1;
-	lo.max_epochs = c->steps > 0 ? 0 : c->epochs;
-	st = ax_loader_create(t->train, &lo, NULL, &t->loader);
-	if (st)
-		return st;
+	{
+		/* The loader starts after a possible resume; its checks run now, so
+		 * a job that cannot run fails before it creates any file. */
+		struct ax_loader_options lo;
+
+		loader_options(t, &lo);
+		st = ax_loader_validate(t->train, &lo);
+		if (st)
+			return st;
+	}
 	t->steps_per_epoch = info->num_samples / t->world / t->micro_batch / c->accumulate_steps;
 	t->total_steps = c->steps > 0 ? c->steps : c->epochs * t->steps_per_epoch;
 
@@ -243,6 +191,38 @@ static enum ax_status setup(struct trainer *t)
 	ax_config_write(c, f);
 	fclose(f);
 	return AX_OK;
+}
+
+/* The loader starts where the data stands: the beginning, or a resumed
+ * checkpoint's cursor. */
+static void loader_options(const struct trainer *t, struct ax_loader_options *lo_out)
+{
+	const struct ax_config *c = &t->cfg;
+	struct ax_loader_options lo;
+
+	memset(&lo, 0, sizeof(lo));
+	lo.batch_size = t->micro_batch;
+	lo.sampler.seed = (uint64_t)c->data_seed;
+	lo.sampler.rank = t->rank;
+	lo.sampler.world = t->world;
+	lo.sampler.shuffle = c->shuffle;
+	lo.sampler.window_shards = c->window_shards;
+	lo.sampler.drop_remainder = 1;
+	lo.prefetch = c->prefetch;
+	lo.normalize = 1;
+	lo.augment.crop_padding = c->crop_padding;
+	lo.augment.hflip = c->hflip;
+	lo.drop_last = 1;
+	lo.max_epochs = c->steps > 0 ? 0 : c->epochs;
+	*lo_out = lo;
+}
+
+static enum ax_status start_loader(struct trainer *t, const struct ax_data_cursor *cursor)
+{
+	struct ax_loader_options lo;
+
+	loader_options(t, &lo);
+	return ax_loader_create(t->train, &lo, cursor, &t->loader);
 }
 
 /* The run directory, once every rank's set-up went well (so a rank that
@@ -299,163 +279,6 @@ static void teardown(struct trainer *t)
 	ax_ctx_destroy(t->ctx);
 }
 
-/* ---- evaluation and early stopping ---- */
-
-static int metric_lower_is_better(const char *metric)
-{
-	return strcmp(metric, "val_loss") == 0;
-}
-
-static double metric_value(const char *metric, const struct ax_eval *e,
-			   const struct ax_class_metrics *m)
-{
-	if (strcmp(metric, "val_accuracy") == 0)
-		return m->accuracy;
-	if (strcmp(metric, "val_precision") == 0)
-		return m->macro_precision;
-	if (strcmp(metric, "val_recall") == 0)
-		return m->macro_recall;
-	if (strcmp(metric, "val_f1") == 0)
-		return m->macro_f1;
-	return e->loss;
-}
-
-static enum ax_status save_weights(struct trainer *t, const char *file, int64_t step, int64_t epoch,
-				   const char *metric, double value)
-{
-	char path[AX_CONFIG_PATH_MAX + 32], meta[256];
-
-	snprintf(path, sizeof(path), "%s/%s", t->cfg.dir, file);
-	snprintf(meta, sizeof(meta), "{\"step\": %lld, \"epoch\": %lld, \"%s\": %.9g}",
-		 (long long)step, (long long)epoch, metric, value);
-	return ax_weights_save(t->params, path, t->config_text, meta);
-}
-
-/* Validate; returns 1 in *stop when patience has run out. */
-static enum ax_status validate(struct trainer *t, int64_t step, int64_t epoch, int *stop)
-{
-	const char *metric = t->cfg.early_stopping_metric[0] ? t->cfg.early_stopping_metric
-							    : "val_loss";
-	struct ax_eval e = {0};
-	struct ax_class_metrics m = {0};
-	double value, t0 = now();
-	int improved;
-	cJSON *obj;
-	enum ax_status st;
-
-	*stop = 0;
-	if (!t->val)
-		return AX_OK;
-	if (t->confusion)
-		ax_confusion_reset(t->confusion);
-	e.confusion = t->confusion;
-	st = ax_run_evaluate(t->model, t->ctx, t->val, &t->cfg, t->dist, &e, NULL, NULL);
-	if (!st && t->confusion)
-		st = ax_confusion_metrics(t->confusion, &m, NULL, NULL, NULL);
-	if (st)
-		return st;
-	value = metric_value(metric, &e, &m);
-	improved = !t->have_best ||
-		   (metric_lower_is_better(metric) ? value < t->best - t->cfg.min_delta
-						   : value > t->best + t->cfg.min_delta);
-	obj = cJSON_CreateObject();
-	cJSON_AddStringToObject(obj, "type", "eval");
-	cJSON_AddStringToObject(obj, "split", "val");
-	cJSON_AddNumberToObject(obj, "step", (double)step);
-	cJSON_AddNumberToObject(obj, "epoch", (double)epoch);
-	cJSON_AddNumberToObject(obj, "loss", e.loss);
-	if (t->confusion) {
-		cJSON_AddNumberToObject(obj, "accuracy", m.accuracy);
-		cJSON_AddNumberToObject(obj, "precision", m.macro_precision);
-		cJSON_AddNumberToObject(obj, "recall", m.macro_recall);
-		cJSON_AddNumberToObject(obj, "f1", m.macro_f1);
-	}
-	cJSON_AddNumberToObject(obj, "samples", (double)e.samples);
-	cJSON_AddBoolToObject(obj, "best", improved);
-	cJSON_AddNumberToObject(obj, "seconds", now() - t0);
-	write_json(t, obj);
-	if (t->rank != 0)
-		goto decide;
-	if (t->tty)
-		printf("\r\033[K");
-	if (t->confusion)
-		printf("eval  epoch %lld step %lld: loss %.4f accuracy %.4f precision %.4f recall %.4f "
-		       "f1 %.4f%s\n", (long long)epoch, (long long)step, e.loss, m.accuracy,
-		       m.macro_precision, m.macro_recall, m.macro_f1, improved ? "  (best)" : "");
-	else
-		printf("eval  epoch %lld step %lld: loss %.6f%s\n", (long long)epoch, (long long)step,
-		       e.loss, improved ? "  (best)" : "");
-	fflush(stdout);
-decide:
-	/* Every rank holds the same reduced metrics, so every rank decides alike. */
-	if (improved) {
-		t->best = value;
-		t->best_step = step;
-		t->have_best = 1;
-		t->bad_evals = 0;
-		return t->rank == 0 ? save_weights(t, "best.h5", step, epoch, metric, value) : AX_OK;
-	}
-	t->bad_evals++;
-	if (t->cfg.early_stopping_metric[0] && t->cfg.patience > 0 && t->bad_evals >= t->cfg.patience) {
-		if (t->rank == 0)
-			printf("early stopping: %s has not improved for %lld evaluations (best %.6g at step "
-		       "%lld)\n", metric, (long long)t->bad_evals, t->best, (long long)t->best_step);
-		*stop = 1;
-	}
-	return AX_OK;
-}
-
-/* ---- progress ---- */
-
-static void progress(struct trainer *t, int64_t step, int64_t epoch, double loss, float lr,
-		     int force_log)
-{
-	double elapsed = now() - t->start, rate = elapsed > 0 ? step * t->cfg.batch_size / elapsed : 0;
-	double left = rate > 0 ? (double)(t->total_steps - step) * t->cfg.batch_size / rate : 0;
-	int64_t epochs = t->cfg.steps > 0 ? 0 : t->cfg.epochs;
-	char eta[32];
-
-	format_eta(left, eta, sizeof(eta));
-	if (t->rank == 0 && t->tty && now() - t->last_print > 0.1) {
-		printf("\r\033[Kepoch %lld/%lld  step %lld/%lld  loss %.4f  lr %.3g  %.0f samples/s  "
-		       "eta %s", (long long)epoch + 1, (long long)epochs, (long long)step,
-		       (long long)t->total_steps, loss, lr, rate, eta);
-		fflush(stdout);
-		t->last_print = now();
-	}
-	if (!force_log)
-		return;
-	if (t->rank == 0) {
-		cJSON *obj = cJSON_CreateObject();
-
-		cJSON_AddStringToObject(obj, "type", "train");
-		cJSON_AddNumberToObject(obj, "step", (double)step);
-		cJSON_AddNumberToObject(obj, "epoch", (double)epoch);
-		cJSON_AddNumberToObject(obj, "loss", loss);
-		cJSON_AddNumberToObject(obj, "lr", lr);
-		cJSON_AddNumberToObject(obj, "samples_per_sec", rate);
-		cJSON_AddNumberToObject(obj, "seconds", elapsed);
-		write_json(t, obj);
-		if (!t->tty) {
-			printf("train epoch %lld step %lld/%lld loss %.4f lr %.3g %.0f samples/s eta %s\n",
-			       (long long)epoch, (long long)step, (long long)t->total_steps, loss, lr,
-			       rate, eta);
-			fflush(stdout);
-		}
-	}
-	if (t->show_profile && t->rank == 0 && t->prof.steps > 0) {
-		const struct profile *p = &t->prof;
-		double total = p->data + p->forward + p->backward + p->comm + p->optimizer;
-		double ms = 1e3 / (double)p->steps;
-
-		printf("%sprofile over %lld steps, ms/step: data wait %.3f, forward %.3f, backward %.3f, "
-		       "gradient wait %.3f, optimizer %.3f, total %.3f\n", t->tty ? "\r\033[K" : "",
-		       (long long)p->steps, p->data * ms, p->forward * ms, p->backward * ms,
-		       p->comm * ms, p->optimizer * ms, total * ms);
-		memset(&t->prof, 0, sizeof(t->prof));
-	}
-}
-
 /* ---- the loop ---- */
 
 /* One micro-batch: forward, loss, backward. Returns the local loss in *value. */
@@ -465,7 +288,7 @@ static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, fl
 	const struct ax_ce_options ce = {t->cfg.label_smoothing, -100};
 	int64_t xs[AX_MAX_DIMS + 1];
 	struct ax_tensor *x, *y, *out, *loss, *scaled;
-	double t0 = now(), t1;
+	double t0 = ax_train_now(), t1;
 	enum ax_status st;
 
 	xs[0] = b->size;
@@ -484,14 +307,21 @@ static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, fl
 		if (!st)
 			st = ax_mse(t->ctx, out, y, &loss);
 	}
+	/* The mean over the global batch: 1/k of each of k micro-batches and 1/world
+	 * of each rank's (so the gradient all-reduce only sums). */
 	scaled = loss;
-	if (!st && t->cfg.accumulate_steps > 1)
-		st = ax_mul_scalar(t->ctx, loss, 1.0f / (float)t->cfg.accumulate_steps, &scaled);
-	t1 = now();
+	if (!st && t->cfg.accumulate_steps * t->world > 1)
+		st = ax_mul_scalar(t->ctx, loss, ax_grad_sync_loss_scale(t->sync) /
+					     (float)t->cfg.accumulate_steps, &scaled);
+	/* Fault tests poison chosen steps (AXON_FAULT_NAN_STEPS). */
+	if (!st && ax_coord_fault_nan(t->step))
+		st = ax_mul_scalar(t->ctx, scaled, NAN, &scaled);
+	t1 = ax_train_now();
 	t->prof.forward += t1 - t0;
+	ax_coord_beat(t->step, "backward");
 	if (!st)
 		st = ax_backward(t->ctx, scaled);
-	t->prof.backward += now() - t1;
+	t->prof.backward += ax_train_now() - t1;
 	*value = st ? NAN : *(float *)loss->data;
 	return st;
 }
@@ -506,26 +336,58 @@ static double global_loss(struct trainer *t, double sum, int64_t count)
 	return v[0] / (v[1] > 0 ? v[1] : 1);
 }
 
-static enum ax_status train_loop(struct trainer *t)
+/* Checkpoint and stop decisions: checked every step on one rank, every
+ * AGREE_EVERY steps (one tiny all-reduce) on several. */
+#define AGREE_EVERY 16
+
+static enum ax_status coordinate(struct trainer *t, int *stop_by_signal)
 {
-	int64_t step = 0, epoch = 0, k = t->cfg.accumulate_steps;
+	int save_steps = t->cfg.ckpt_every_steps > 0 && t->step % t->cfg.ckpt_every_steps == 0;
+	int stop = 0, save_time = 0;
+	enum ax_status st = AX_OK;
+
+	if (t->world == 1 || t->step % AGREE_EVERY == 0) {
+		int due = t->cfg.ckpt_every_minutes > 0 &&
+			  ax_train_now() - t->last_save >= 60.0 * t->cfg.ckpt_every_minutes;
+
+		st = ax_coord_agree(t->dist, ax_coord_signal() != 0, due, &stop, &save_time);
+	}
+	if (st)
+		return st;
+	if (stop) {
+		if (t->rank == 0)
+			printf("%ssignal received: saving a checkpoint at step %lld and stopping (exit %d; "
+			       "resume with --resume auto)\n", t->tty ? "\n" : "", (long long)t->step,
+			       AX_EXIT_PREEMPTED);
+		*stop_by_signal = 1;
+		return ax_train_ckpt_save(t, 1, 0);
+	}
+	if ((save_steps || save_time) && t->last_saved_step != t->step)
+		st = ax_train_ckpt_save(t, 0, 0);
+	return st;
+}
+
+static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
+{
+	int64_t k = t->cfg.accumulate_steps;
 	double loss_sum = 0;
 	int64_t loss_count = 0;
 	enum ax_status st = AX_OK;
 	int stop = 0, end_of_data = 0;
 
-	t->start = now();
-	while (step < t->total_steps && !stop && !end_of_data) {
+	t->start = ax_train_now();
+	while (t->step < t->total_steps && !stop && !end_of_data) {
 		struct ax_batch b;
 		int last_in_epoch = 0;
-		float lr = ax_schedule_lr(&t->sched, step), value = 0;
-		double t0;
+		float lr = (float)(ax_schedule_lr(&t->sched, t->step) * t->lr_scale), value = 0;
+		double t0, norm = 0;
 
 		st = ax_params_zero_grad(t->params);
 		for (int64_t m = 0; !st && m < k; m++) {
-			t0 = now();
+			t0 = ax_train_now();
+			ax_coord_beat(t->step, "data");
 			st = ax_loader_next(t->loader, &b);
-			t->prof.data += now() - t0;
+			t->prof.data += ax_train_now() - t0;
 			if (st == AX_ERR_RANGE) {
 				ax_clear_error();
 				st = AX_OK;
@@ -534,67 +396,100 @@ static enum ax_status train_loop(struct trainer *t)
 			}
 			if (st)
 				break;
-			epoch = b.epoch;
+			t->epoch = b.epoch;
 			last_in_epoch |= b.last_in_epoch;
+			ax_coord_beat(t->step, "forward");
 			ax_grad_sync_begin(t->sync, m == k - 1);
 			st = micro_step(t, &b, &value);
 			if (!st)
 				st = ax_ctx_reset(t->ctx);
 			else
 				ax_ctx_reset(t->ctx);
-			if (!st && !isfinite(value))
-				st = AX_ERROR(AX_ERR_INVALID, "train: rank %d: the loss is %g at step %lld "
-					      "(epoch %lld); lower [optimizer] lr or set clip_grad_norm",
-					      t->rank, value, (long long)step, (long long)epoch);
 			loss_sum += value / (double)k;
 		}
 		if (st || end_of_data)
 			break;
-		t0 = now();
+		t0 = ax_train_now();
+		ax_coord_beat(t->step, "gradients");
 		st = ax_grad_sync_finish(t->sync);
-		t->prof.comm += now() - t0;
-		t0 = now();
-		if (!st && t->cfg.clip_grad_norm > 0) {
-			double norm;
+		t->prof.comm += ax_train_now() - t0;
+		t0 = ax_train_now();
+		ax_coord_beat(t->step, "optimizer");
+		/* The NaN guard looks at the averaged gradient, the same on every
+		 * rank, so all ranks skip (or roll back) together without talking. */
+		if (!st)
+			st = t->cfg.clip_grad_norm > 0 ? ax_clip_grad_norm(t->params, t->cfg.clip_grad_norm, &norm)
+							: ax_grad_norm(t->params, &norm);
+		if (!st && !isfinite(norm)) {
+			t->nan_streak++;
+			loss_sum = 0;
+			if (t->rank == 0) {
+				cJSON *o = cJSON_CreateObject();
 
-			st = ax_clip_grad_norm(t->params, t->cfg.clip_grad_norm, &norm);
+				printf("%snan guard: step %lld has a non-finite gradient norm; update skipped "
+				       "(%lld in a row)\n", t->tty ? "\n" : "", (long long)t->step,
+				       (long long)t->nan_streak);
+				cJSON_AddStringToObject(o, "type", "nan");
+				cJSON_AddNumberToObject(o, "step", (double)t->step);
+				cJSON_AddNumberToObject(o, "in_a_row", (double)t->nan_streak);
+				ax_train_write_json(t, o);
+			}
+			if (t->nan_streak >= t->cfg.nan_patience)
+				st = ax_train_ckpt_rollback(t);
+			if (st)
+				break;
+			continue;
 		}
+		t->nan_streak = 0;
 		if (!st)
 			st = ax_optimizer_step(t->opt, lr);
-		t->prof.optimizer += now() - t0;
+		t->prof.optimizer += ax_train_now() - t0;
 		if (st)
 			break;
-		step++;
+		t->step++;
 		t->prof.steps++;
 		loss_count++;
 		if (t->rank_log)
-			fprintf(t->rank_log, "step %lld epoch %lld local loss %.6f\n", (long long)step,
-				(long long)epoch, value);
-		if (step % t->cfg.log_every == 0 || step == t->total_steps) {
-			progress(t, step, epoch, global_loss(t, loss_sum, loss_count), lr, 1);
+			fprintf(t->rank_log, "step %lld epoch %lld local loss %.6f\n", (long long)t->step,
+				(long long)t->epoch, value);
+		if (t->step % t->cfg.log_every == 0 || t->step == t->total_steps) {
+			ax_train_progress(t, t->step, t->epoch, global_loss(t, loss_sum, loss_count), lr, 1);
 			loss_sum = 0;
 			loss_count = 0;
 		} else {
-			progress(t, step, epoch, loss_sum / (double)loss_count, lr, 0);
+			ax_train_progress(t, t->step, t->epoch, loss_sum / (double)loss_count, lr, 0);
 		}
-		if ((t->cfg.eval_every > 0 && step % t->cfg.eval_every == 0) ||
-		    (t->cfg.eval_every == 0 && last_in_epoch) || step == t->total_steps) {
-			st = validate(t, step, epoch, &stop);
+		if ((t->cfg.eval_every > 0 && t->step % t->cfg.eval_every == 0) ||
+		    (t->cfg.eval_every == 0 && last_in_epoch) || t->step == t->total_steps) {
+			ax_coord_beat(t->step, "eval");
+			st = ax_train_validate(t, t->step, t->epoch, &stop);
+			/* A new best: keep a checkpoint of it that retention never removes. */
+			if (!st && t->have_best && t->best_step == t->step)
+				st = ax_train_ckpt_save(t, 0, 1);
 			if (st)
 				break;
 		}
+		st = coordinate(t, stop_by_signal);
+		if (st || *stop_by_signal)
+			break;
 	}
 	if (t->rank == 0 && t->tty)
 		printf("\n");
-	if (!st && t->rank == 0) {
-		double seconds = now() - t->start;
+	if (!st && !*stop_by_signal) {
+		double seconds = ax_train_now() - t->start;
 
-		st = save_weights(t, "model.h5", step, epoch, "seconds", seconds);
-		printf("trained %lld steps (%lld epochs) on %d rank(s) in %.1f s, %.0f samples/s; "
-		       "weights in %s/model.h5%s\n", (long long)step,
-		       (long long)(step / (t->steps_per_epoch ? t->steps_per_epoch : 1)), t->world,
-		       seconds, seconds > 0 ? step * t->cfg.batch_size / seconds : 0, t->cfg.dir,
-		       t->have_best ? ", best in best.h5" : "");
+		if (t->last_saved_step != t->step)
+			st = ax_train_ckpt_save(t, 1, 0);
+		else if (t->rank == 0)
+			st = ax_ckpt_saver_wait(t->saver, NULL, 0);
+		if (!st && t->rank == 0)
+			st = ax_train_save_weights(t, "model.h5", t->step, t->epoch, "seconds", seconds);
+		if (!st && t->rank == 0)
+			printf("trained %lld steps (%lld epochs) on %d rank(s) in %.1f s, %.0f samples/s; "
+			       "weights in %s/model.h5%s\n", (long long)t->step,
+			       (long long)(t->step / (t->steps_per_epoch ? t->steps_per_epoch : 1)),
+			       t->world, seconds, seconds > 0 ? t->step * t->cfg.batch_size / seconds : 0,
+			       t->cfg.dir, t->have_best ? ", best in best.h5" : "");
 	}
 	return st;
 }
@@ -638,11 +533,13 @@ int ax_cmd_train(int argc, char **argv)
 		{"set", required_argument, NULL, 's'},
 		{"profile", no_argument, NULL, 'p'},
 		{"rank-logs", no_argument, NULL, 'r'},
+		{"resume", required_argument, NULL, 'R'},
 		{"help", no_argument, NULL, 'h'},
 		{NULL, 0, NULL, 0},
 	};
 	char **overrides = calloc((size_t)argc, sizeof(char *));
-	int n_overrides = 0, opt, in_run = 0;
+	int n_overrides = 0, opt, in_run = 0, stop_by_signal = 0, have_cursor = 0;
+	struct ax_data_cursor cursor;
 	struct trainer *t = calloc(1, sizeof(*t));
 	enum ax_status st;
 
@@ -658,6 +555,8 @@ int ax_cmd_train(int argc, char **argv)
 			t->show_profile = 1;
 		} else if (opt == 'r') {
 			t->rank_logs = 1;
+		} else if (opt == 'R') {
+			t->resume = optarg;
 		} else {
 			usage(opt == 'h' ? stdout : stderr);
 			free(overrides);
@@ -671,6 +570,8 @@ int ax_cmd_train(int argc, char **argv)
 		free(t);
 		return 2;
 	}
+	/* Before MPI_Init, so MPI's own handlers are installed on top of ours. */
+	ax_coord_install_signals();
 	st = ax_dist_init(NULL, NULL, &t->dist);
 	if (st) {
 		ax_run_report("train", st);
@@ -696,6 +597,12 @@ int ax_cmd_train(int argc, char **argv)
 				       (size_t)ax_params_size(t->params) * sizeof(float), 0);
 	if (!st)
 		st = agree(t, open_run_dir(t), "creating the run directory");
+	if (!st)
+		st = agree(t, ax_train_ckpt_setup(t), "preparing checkpoints");
+	if (!st)
+		st = ax_train_ckpt_resume(t, &cursor, &have_cursor);
+	if (!st)
+		st = agree(t, start_loader(t, have_cursor ? &cursor : NULL), "starting the data loader");
 	if (!st && t->rank == 0) {
 		printf("axon %s: training %s on %s (%lld samples), %d rank(s) x %d BLAS thread(s), "
 		       "global batch %lld, run dir %s\n", ax_version(), t->cfg.source, t->cfg.train,
@@ -705,7 +612,8 @@ int ax_cmd_train(int argc, char **argv)
 	}
 	if (!st) {
 		in_run = 1;
-		st = train_loop(t);
+		ax_coord_watchdog_start(t->cfg.watchdog_seconds, t->rank);
+		st = train_loop(t, &stop_by_signal);
 	}
 	if (st) {
 		if (t->world > 1)
@@ -719,9 +627,11 @@ int ax_cmd_train(int argc, char **argv)
 			ax_dist_abort(t->dist, 1);
 		}
 	}
+	ax_coord_watchdog_stop();
+	ax_train_ckpt_teardown(t);
 	teardown(t);
 	ax_dist_finalize(t->dist);
 	free(overrides);
 	free(t);
-	return st ? 1 : 0;
+	return st ? AX_EXIT_ERROR : stop_by_signal ? AX_EXIT_PREEMPTED : AX_EXIT_OK;
 }
