@@ -11,6 +11,7 @@
 #include <mpi.h>
 #include <sched.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -41,6 +42,13 @@ enum ax_status ax_dist_init(int *argc, char ***argv, struct ax_dist **out)
 		return AX_ERR_NOMEM;
 	MPI_Initialized(&initialized);
 	if (!initialized) {
+		/* Open MPI's non-blocking all-reduce (coll/libnbc; every gradient bucket
+		 * but the last uses it) picks a binomial reduce + broadcast for in-place
+		 * buffers and for fewer than 4 ranks: two transfers one after the other
+		 * where its ring needs one (bench/allreduce.c). Ask for the ring, unless
+		 * the user chose (OMPI_MCA_... in the environment or mpirun --mca, which
+		 * sets it). Other MPIs ignore the variable. */
+		setenv("OMPI_MCA_coll_libnbc_iallreduce_algorithm", "1", 0);
 		rc = MPI_Init_thread(argc, argv, MPI_THREAD_FUNNELED, &provided);
 		if (rc != MPI_SUCCESS) {
 			ax_free(d);

@@ -2,14 +2,24 @@
  *
  * The flat gradient buffer is laid out in the order backward finishes the
  * parameters (see params.h), so it is cut into buckets of about
- * `bucket_bytes`, each a contiguous run of whole parameters. The context's
- * grad-ready hook tells us when a parameter's gradient is final; when the
- * last trainable parameter of a bucket is, the bucket is scaled by 1/world
- * (while it is still in cache) and its MPI_Iallreduce starts in place - the
+ * `bucket_bytes`, each a contiguous run of whole layers (parameters named
+ * "LAYER.x" that share LAYER become final together, so a cut between them
+ * would only delay the earlier bucket). The context's grad-ready hook tells us
+ * when a parameter's gradient is final; when the last trainable parameter of
+ * a bucket is, the bucket is scaled by 1/world (while it is still in cache;
+ * not at all when the caller already divided its loss by world, see
+ * ax_grad_sync_set_prescaled) and its MPI_Iallreduce starts in place - the
  * all-reduce is zero-copy - while backward goes on with earlier layers.
  * MPI only makes progress on a non-blocking collective when called, so every
- * hook call also tests the outstanding requests. finish() starts any bucket
- * whose parameters were not all used this step and waits for the rest.
+ * hook call also tests the outstanding requests.
+ *
+ * The last bucket (the first layers) becomes final at the very end of
+ * backward, when nothing is left to overlap with: finish() reduces it with the
+ * blocking MPI_Allreduce, which MPI implementations tune harder than the
+ * non-blocking one (Open MPI 4.1's libnbc runs a binomial reduce + broadcast
+ * for in-place buffers: half the bandwidth at 2 ranks; see bench/allreduce.c),
+ * while the others complete; then it waits for the rest. A bucket whose
+ * parameters were not all used this step is started by finish() as well.
  *
  * With gradient accumulation, begin(communicate = 0) makes the hook count
  * nothing, so micro-batches before the last only accumulate locally. */
@@ -42,6 +52,7 @@ struct ax_grad_sync {
 	struct param_ref *refs;  /* sorted by pointer, for the hook's lookup */
 	int n_refs;
 	int communicate;
+	int prescaled;           /* the caller divided its loss by world: only sum */
 	float scale;             /* 1 / world */
 	MPI_Request *pending;    /* scratch for MPI_Testsome / Waitall */
 	int *indices;
@@ -85,6 +96,40 @@ static void sort_by_offset(int *order, int n, struct ax_params *params)
 	}
 }
 
+/* The layer of a parameter: its name up to the last '.' ("fc1" of
+ * "fc1.weight"); 0 when it has none. */
+static size_t layer_len(const struct ax_tensor *t)
+{
+	const char *dot = t->name ? strrchr(t->name, '.') : NULL;
+
+	return dot ? (size_t)(dot - t->name) : 0;
+}
+
+static int same_layer(const struct ax_tensor *a, const struct ax_tensor *b)
+{
+	size_t n = layer_len(a);
+
+	return n > 0 && n == layer_len(b) && strncmp(a->name, b->name, n) == 0;
+}
+
+/* Whether parameter order[k] starts a new bucket (there is a current one): a
+ * layer is never split, and a new bucket starts where the next layer would
+ * take the current one past the limit (a layer larger than the limit gets a
+ * bucket of its own). */
+static int starts_bucket(const struct ax_grad_sync *s, struct ax_params *params, const int *order,
+			 int k, int n, size_t limit)
+{
+	const struct bucket *b = &s->buckets[s->n_buckets - 1];
+	const struct ax_tensor *t = ax_params_get(params, order[k]);
+	size_t have = (size_t)(b->end - b->start) * sizeof(float), layer = 0;
+
+	if (same_layer(ax_params_get(params, order[k - 1]), t))
+		return 0;
+	for (int j = k; j < n && (j == k || same_layer(t, ax_params_get(params, order[j]))); j++)
+		layer += (size_t)ax_tensor_numel(ax_params_get(params, order[j])) * sizeof(float);
+	return have + layer > limit;
+}
+
 enum ax_status ax_grad_sync_create(struct ax_dist *dist, struct ax_params *params,
 				   size_t bucket_bytes, struct ax_grad_sync **out)
 {
@@ -123,9 +168,7 @@ enum ax_status ax_grad_sync_create(struct ax_dist *dist, struct ax_params *param
 		int64_t off = ax_params_offset(params, i), end = off + ax_tensor_numel(t);
 		struct bucket *b;
 
-		if (s->n_buckets == 0 ||
-		    (size_t)(s->buckets[s->n_buckets - 1].end - s->buckets[s->n_buckets - 1].start) *
-				    sizeof(float) >= limit) {
+		if (s->n_buckets == 0 || starts_bucket(s, params, order, k, n, limit)) {
 			s->buckets[s->n_buckets].start = off;
 			s->n_buckets++;
 		}
@@ -171,14 +214,19 @@ void ax_grad_sync_begin(struct ax_grad_sync *s, int communicate)
 	}
 }
 
+/* Scale (unless prescaled) and start the all-reduce of bucket b: the last
+ * bucket's blocking, to completion; any other's non-blocking. */
 static int start_bucket(struct ax_grad_sync *s, struct bucket *b)
 {
 	float *g = s->grad + b->start;
 	int64_t n = b->end - b->start;
 
-	for (int64_t i = 0; i < n; i++)
-		g[i] *= s->scale;
+	if (!s->prescaled)
+		for (int64_t i = 0; i < n; i++)
+			g[i] *= s->scale;
 	b->started = 1;
+	if (b == &s->buckets[s->n_buckets - 1])
+		return MPI_Allreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD);
 	return MPI_Iallreduce(MPI_IN_PLACE, g, (int)n, MPI_FLOAT, MPI_SUM, MPI_COMM_WORLD,
 			      &b->request);
 }
@@ -199,6 +247,16 @@ static void progress(struct ax_grad_sync *s)
 			s->buckets[b].request = s->pending[k++];
 }
 
+void ax_grad_sync_set_prescaled(struct ax_grad_sync *s, int prescaled)
+{
+	s->prescaled = prescaled != 0;
+}
+
+float ax_grad_sync_loss_scale(const struct ax_grad_sync *s)
+{
+	return s->scale;
+}
+
 void ax_grad_sync_ready(void *user, struct ax_tensor *param)
 {
 	struct ax_grad_sync *s = user;
@@ -211,7 +269,8 @@ void ax_grad_sync_ready(void *user, struct ax_tensor *param)
 	if (!ref)
 		return;
 	b = &s->buckets[ref->bucket];
-	if (++b->ready == b->trainable && !b->started) {
+	/* The last bucket waits for finish() (see the top of this file). */
+	if (++b->ready == b->trainable && !b->started && ref->bucket < s->n_buckets - 1) {
 		start_bucket(s, b); /* a failure shows up as an error at finish() */
 		s->stats.early_starts++;
 	}
@@ -229,10 +288,13 @@ enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
 		struct bucket *k = &s->buckets[b];
 
 		if (!k->started) {
-			s->stats.late_starts++;
+			if (b < s->n_buckets - 1)
+				s->stats.late_starts++;
 			rc = start_bucket(s, k);
 			if (rc != MPI_SUCCESS)
-				return ax_dist_mpi_status(rc, "MPI_Iallreduce (gradients)");
+				return ax_dist_mpi_status(rc, b < s->n_buckets - 1 ?
+							  "MPI_Iallreduce (gradients)" :
+							  "MPI_Allreduce (gradients)");
 		}
 		if (k->request != MPI_REQUEST_NULL)
 			s->pending[count++] = k->request;

@@ -12,7 +12,9 @@
  * after K = 8 steps (measured differences are ~1e-7; a wrong average, a
  * missing bucket or a gradient from the wrong rank is off by 1e-2 or more).
  * A second phase checks gradient accumulation: with 3 micro-batches per step
- * only the last communicates, and the result still matches.
+ * only the last communicates, and the result still matches. A last phase
+ * divides the loss by the world size and lets the sync only sum
+ * (ax_grad_sync_set_prescaled), as axon train does.
  *
  * Prints "N passed, M failed" and exits non-zero on failure. */
 #include <math.h>
@@ -74,7 +76,7 @@ static void part(struct ax_model *m, struct ax_ctx *ctx, int step, int first, in
 /* Train `m` for STEPS steps; with sync, as rank r of world with `micro`
  * micro-batches per step; without, on the whole batch in one piece. */
 static void train(struct ax_model *m, struct ax_optimizer *opt, struct ax_ctx *ctx,
-		  struct ax_grad_sync *sync, int rank, int world, int micro)
+		  struct ax_grad_sync *sync, int rank, int world, int micro, float loss_scale)
 {
 	for (int step = 0; step < STEPS; step++) {
 		CHECK(ax_params_zero_grad(ax_model_params(m)));
@@ -85,7 +87,8 @@ static void train(struct ax_model *m, struct ax_optimizer *opt, struct ax_ctx *c
 
 			for (int k = 0; k < micro; k++) {
 				ax_grad_sync_begin(sync, k == micro - 1);
-				part(m, ctx, step, rank * share + k * piece, piece, 1.0f / (float)micro);
+				part(m, ctx, step, rank * share + k * piece, piece,
+				     loss_scale / (float)micro);
 			}
 			CHECK(ax_grad_sync_finish(sync));
 		}
@@ -127,10 +130,13 @@ int main(void)
 	for (int i = 0; i < SAMPLES; i++)
 		ys[i] = (int32_t)((xs[i][0] > 0) + 2 * (xs[i][1] > 0));
 
-	for (int phase = 0; phase < 3; phase++) {
-		/* phase 0: SGD momentum; 1: AdamW; 2: AdamW with 2 micro-batches */
+	for (int phase = 0; phase < 4; phase++) {
+		/* phase 0: SGD momentum; 1: AdamW; 2: AdamW with 2 micro-batches; 3: AdamW
+		 * with the loss divided by world and a sync that only sums (prescaled,
+		 * as axon train runs it) */
 		struct ax_optim_options oo = ax_optim_defaults(phase == 0 ? AX_OPTIM_SGD : AX_OPTIM_ADAMW);
-		const char *names[3] = {"sgd momentum", "adamw", "adamw, 2 micro-batches"};
+		const char *names[4] = {"sgd momentum", "adamw", "adamw, 2 micro-batches",
+					"adamw, prescaled loss"};
 		int micro = phase == 2 && (GLOBAL / world) % 2 == 0 ? 2 : 1;
 		struct ax_model *m = make_model();
 		struct ax_optimizer *opt;
@@ -142,19 +148,24 @@ int main(void)
 			oo.momentum = 0.9f;
 		CHECK(ax_optimizer_create(ax_model_params(m), &oo, &opt));
 		CHECK(ax_ctx_create(NULL, &ctx));
-		/* 64-byte buckets: one per parameter or two, several in flight. */
+		/* 64-byte buckets: one per layer (3), two in flight during backward. */
 		CHECK(ax_grad_sync_create(dist, ax_model_params(m), 64, &sync));
 		ax_ctx_set_grad_ready(ctx, ax_grad_sync_ready, sync);
-		train(m, opt, ctx, sync, rank, world, micro);
+		ax_grad_sync_set_prescaled(sync, phase == 3);
+		train(m, opt, ctx, sync, rank, world, micro,
+		      phase == 3 ? ax_grad_sync_loss_scale(sync) : 1.0f);
 		if (world > 1) {
-			/* Every bucket started from the hook while backward ran. */
+			/* Every bucket but the last (reduced by finish()) started from the
+			 * hook while backward ran. */
 			struct ax_grad_sync_stats gs;
 
 			ax_grad_sync_stats(sync, &gs);
-			if (gs.late_starts != 0 || gs.early_starts != (int64_t)gs.buckets * STEPS) {
-				printf("rank %d: %lld bucket starts during backward, %lld after (want %d and 0)\n",
-				       rank, (long long)gs.early_starts, (long long)gs.late_starts,
-				       gs.buckets * STEPS);
+			if (gs.late_starts != 0 || gs.early_starts != (int64_t)(gs.buckets - 1) * STEPS ||
+			    gs.buckets < 3) {
+				printf("rank %d: %d buckets, %lld starts during backward, %lld after "
+				       "(want >= 3, %d and 0)\n", rank, gs.buckets,
+				       (long long)gs.early_starts, (long long)gs.late_starts,
+				       (gs.buckets - 1) * STEPS);
 				ok = 0;
 			}
 		}
@@ -166,7 +177,7 @@ int main(void)
 
 			CHECK(ax_optimizer_create(ax_model_params(ref), &oo, &ref_opt));
 			CHECK(ax_ctx_create(NULL, &ref_ctx));
-			train(ref, ref_opt, ref_ctx, NULL, 0, 1, 1);
+			train(ref, ref_opt, ref_ctx, NULL, 0, 1, 1, 1.0f);
 			snprintf(what, sizeof(what), "%s, %d rank(s) vs 1 rank with the whole batch",
 				 names[phase], world);
 			ok = compare(m, ref, what);

@@ -70,22 +70,36 @@ struct ax_grad_sync;
 
 struct ax_grad_sync_stats {
 	int buckets;
-	int64_t early_starts;  /* buckets started from the hook, during backward */
-	int64_t late_starts;   /* buckets finish() had to start (parameters unused) */
+	int64_t early_starts;  /* buckets started from the hook, during backward (all
+				* but the last, which finish() always reduces) */
+	int64_t late_starts;   /* buckets before the last that finish() had to start
+				* (parameters unused this step) */
 	double wait_seconds;   /* time finish() spent waiting for the last buckets */
 	int64_t bytes;         /* gradient bytes reduced per step */
 };
 
 /* ax_grad_sync_create - buckets of about `bucket_bytes` (0: the default) over
  * the flat gradient buffer of `params` (finalized), each a contiguous slice
- * made of whole parameters, in layout order - the order backward finishes
- * them. Errors: AX_ERR_INVALID, AX_ERR_NOMEM. */
+ * made of whole layers (parameters "L.weight", "L.bias" of one layer L stay
+ * together; a layer larger than bucket_bytes is a bucket of its own), in
+ * layout order - the order backward finishes them. Every bucket but the last
+ * is all-reduced from the grad-ready hook, during backward; the last one, final
+ * only when backward ends, by finish() with a blocking all-reduce.
+ * Errors: AX_ERR_INVALID, AX_ERR_NOMEM. */
 enum ax_status ax_grad_sync_create(struct ax_dist *dist, struct ax_params *params,
 				   size_t bucket_bytes, struct ax_grad_sync **out);
 void ax_grad_sync_destroy(struct ax_grad_sync *sync);
 
 /* The bucket size used when 0 is asked for (see bench/allreduce.c). */
 #define AX_GRAD_SYNC_DEFAULT_BUCKET_BYTES ((size_t)256 << 10)
+
+/* ax_grad_sync_set_prescaled - with prescaled = 1 the caller has multiplied
+ * its loss by ax_grad_sync_loss_scale() (1 / world), so every local gradient
+ * arrives already divided and finish() only sums: the average without a
+ * scaling pass over the gradients. Exact for power-of-two world sizes; within
+ * rounding otherwise. Default 0: the buckets are scaled here. */
+void ax_grad_sync_set_prescaled(struct ax_grad_sync *sync, int prescaled);
+float ax_grad_sync_loss_scale(const struct ax_grad_sync *sync);
 
 /* ax_grad_sync_begin - start a backward pass whose gradients are to be
  * averaged over ranks (communicate = 1), or one whose gradients only
