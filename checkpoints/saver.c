@@ -6,6 +6,12 @@
  * is held up only for a memcpy of the state, whatever the disk does. The
  * next submit waits for the previous save, and so does wait().
  *
+ * Each snapshot slot is placed at the same offset within a 4 KiB page as
+ * the array it copies: with the destination a little ahead of the source in
+ * page offset, every load of a large memcpy waits on a store to the same
+ * low 12 address bits (4K aliasing) and the copy ran 3-4 times slower
+ * (1.2 GB: 250-390 ms against 70-120 ms on the development machines).
+ *
  * The thread runs at nice +10 (Linux: nice is per thread). At the default
  * priority, on a machine whose cores are all busy, the wake-up in submit
  * let the saver preempt the training thread on its own core for several
@@ -15,6 +21,7 @@
 #define _GNU_SOURCE
 #include <errno.h>
 #include <pthread.h>
+#include <stdint.h>
 #include <string.h>
 #include <sys/resource.h>
 #include <sys/syscall.h>
@@ -33,8 +40,8 @@ struct ax_ckpt_saver {
 	/* the snapshot */
 	struct ax_ckpt_meta meta;
 	struct ax_ckpt_tensors tensors;
-	float *buffer;         /* (1 + n_opt) * size floats */
-	size_t buffer_floats;
+	unsigned char *buffer; /* 1 + n_opt slots of slot_bytes */
+	size_t buffer_bytes;
 	char *config;
 	char opt_names[AX_CKPT_MAX_OPT_BUFFERS][64];
 	/* the result of the last save */
@@ -126,18 +133,40 @@ enum ax_status ax_ckpt_saver_wait(struct ax_ckpt_saver *s, char *committed, size
 	return AX_OK;
 }
 
+/* Where to put the copy of `src` in a slot starting at `slot` (4 KiB plus
+ * the array long): at src's offset within its page, so that source and
+ * destination do not 4K-alias (see above). */
+static float *same_page_offset(unsigned char *slot, const float *src)
+{
+	uintptr_t want = (uintptr_t)src & 4095, have = (uintptr_t)slot & 4095;
+
+	return (float *)(void *)(slot + ((want - have) & 4095));
+}
+
 enum ax_status ax_ckpt_saver_submit(struct ax_ckpt_saver *s, const struct ax_ckpt_meta *meta,
 				    const struct ax_ckpt_tensors *tensors, const char *config_text)
 {
-	size_t size = (size_t)ax_params_size(tensors->params), need = size * (size_t)(1 + tensors->n_opt);
-	enum ax_status previous = ax_ckpt_saver_wait(s, NULL, 0);
-	double t0 = now();
+	size_t size = (size_t)ax_params_size(tensors->params);
+	size_t slot_bytes = size * sizeof(float) + 4096;
+	size_t need = slot_bytes * (size_t)(1 + tensors->n_opt);
 	size_t clen = config_text ? strlen(config_text) + 1 : 1;
+	enum ax_status previous;
+	float *copy;
+	double t0;
 
-	if (need > s->buffer_floats) {
+	if (tensors->n_opt < 0 || tensors->n_opt > AX_CKPT_MAX_OPT_BUFFERS)
+		return AX_ERROR(AX_ERR_INVALID, "checkpoint: %d optimizer buffers (at most %d)",
+				tensors->n_opt, AX_CKPT_MAX_OPT_BUFFERS);
+	for (int b = -1; b < tensors->n_opt; b++)
+		if (!(b < 0 ? tensors->param_data : tensors->opt_data[b]))
+			return AX_ERROR(AX_ERR_INVALID, "ax_ckpt_saver_submit: no data for %s",
+					b < 0 ? "the parameters" : "an optimizer buffer");
+	previous = ax_ckpt_saver_wait(s, NULL, 0);
+	t0 = now();
+	if (need > s->buffer_bytes) {
 		ax_free(s->buffer);
-		s->buffer = ax_alloc(need * sizeof(float));
-		s->buffer_floats = s->buffer ? need : 0;
+		s->buffer = ax_alloc(need);
+		s->buffer_bytes = s->buffer ? need : 0;
 		if (!s->buffer)
 			return AX_ERR_NOMEM;
 	}
@@ -149,12 +178,15 @@ enum ax_status ax_ckpt_saver_submit(struct ax_ckpt_saver *s, const struct ax_ckp
 	/* The snapshot: the only part of a save that holds up training. */
 	s->meta = *meta;
 	s->tensors = *tensors;
-	memcpy(s->buffer, tensors->param_data, size * sizeof(float));
-	s->tensors.param_data = s->buffer;
+	copy = same_page_offset(s->buffer, tensors->param_data);
+	memcpy(copy, tensors->param_data, size * sizeof(float));
+	s->tensors.param_data = copy;
 	for (int b = 0; b < tensors->n_opt; b++) {
-		memcpy(s->buffer + (size_t)(b + 1) * size, tensors->opt_data[b], size * sizeof(float));
-		s->tensors.opt_data[b] = s->buffer + (size_t)(b + 1) * size;
-		snprintf(s->opt_names[b], sizeof(s->opt_names[b]), "%s", tensors->opt_names[b]);
+		copy = same_page_offset(s->buffer + (size_t)(b + 1) * slot_bytes, tensors->opt_data[b]);
+		memcpy(copy, tensors->opt_data[b], size * sizeof(float));
+		s->tensors.opt_data[b] = copy;
+		snprintf(s->opt_names[b], sizeof(s->opt_names[b]), "%s",
+			 tensors->opt_names[b] ? tensors->opt_names[b] : "");
 		s->tensors.opt_names[b] = s->opt_names[b];
 	}
 	s->snapshot_seconds = now() - t0;

@@ -1,7 +1,7 @@
 /* launch/main.c - the `axon` command.
  *
- * One binary with subcommands: train, eval, predict and data so far; ckpt
- * and launch are added as the matching parts of axon land. Exit codes: 0
+ * One binary with subcommands: train, eval, predict, data and ckpt so far;
+ * launch is added when the matching part of axon lands. Exit codes: 0
  * success, 1 failure, 2 usage error. */
 #include <stdio.h>
 #include <string.h>
@@ -10,6 +10,7 @@
 #include "run.h"
 
 int cmd_data(int argc, char **argv); /* cmd_data.c */
+int cmd_ckpt(int argc, char **argv); /* cmd_ckpt.c */
 
 static void usage(FILE *out)
 {
@@ -29,9 +30,9 @@ static void usage(FILE *out)
 		"  predict      write predictions for a dataset\n"
 		"  data         convert sources (IDX, CSV, .npy) into HDF5 datasets and\n"
 		"               inspect them ('axon data --help')\n"
+		"  ckpt         inspect and verify checkpoints ('axon ckpt --help')\n"
 		"\n"
 		"commands arriving with the parts that implement them:\n"
-		"  ckpt         inspect and verify checkpoints\n"
 		"  launch       run a job under mpirun and restart it after failures\n");
 }
 
@@ -52,6 +53,8 @@ int main(int argc, char **argv)
 	}
 	if (strcmp(argv[1], "data") == 0)
 		return cmd_data(argc - 1, argv + 1);
+	if (strcmp(argv[1], "ckpt") == 0)
+		return cmd_ckpt(argc - 1, argv + 1);
 	if (strcmp(argv[1], "train") == 0)
 		return ax_cmd_train(argc - 1, argv + 1);
 	if (strcmp(argv[1], "eval") == 0)
@@ -59,6 +62,6 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "predict") == 0)
 		return ax_cmd_predict(argc - 1, argv + 1);
 	fprintf(stderr, "axon: unknown command '%s'; this build knows train, eval, predict, data, "
-		"--version and --help (run 'axon --help')\n", argv[1]);
+		"ckpt, --version and --help (run 'axon --help')\n", argv[1]);
 	return 2;
 }

@@ -63,7 +63,10 @@ struct ax_ckpt_tensors {
 /* ax_ckpt_save - write and commit DIR/step-<meta->step> (see above); on
  * success the committed path goes to `committed` (may be NULL). Errors:
  * AX_ERR_IO naming the file and the cause (ENOSPC...); nothing of the new
- * checkpoint is left behind and older ones are untouched. */
+ * checkpoint is left behind and older ones are untouched. AX_ERR_INVALID
+ * for meta->world outside 1..AX_CKPT_MAX_RANKS, more than
+ * AX_CKPT_MAX_OPT_BUFFERS buffers, or a buffer name that is empty, 64
+ * characters or longer, or holds '/' or ','. */
 enum ax_status ax_ckpt_save(const char *dir, const struct ax_ckpt_meta *meta,
 			    const struct ax_ckpt_tensors *tensors, const char *config_text,
 			    char *committed, size_t committed_len);
@@ -88,8 +91,11 @@ enum ax_status ax_ckpt_load(const char *path, struct ax_ckpt_meta *meta,
 enum ax_status ax_ckpt_find_latest(const char *dir, char *path, size_t len, FILE *log);
 
 /* ax_ckpt_cleanup - delete leftovers of interrupted saves (step-*.tmp) and
- * all but the newest `keep_last` committed checkpoints, never `keep_also`
- * (a path, may be NULL: the best one). Returns how many were removed. */
+ * all but the newest `keep_last` committed checkpoints (0: keep them all),
+ * never `keep_also` (a path spelled as ax_ckpt_save returned it, may be
+ * NULL: the best one; kept in addition when it is not among the newest).
+ * Returns how many were removed. Not while a save into `dir` is in flight
+ * (call ax_ckpt_saver_wait first): its step-N.tmp would be deleted. */
 int ax_ckpt_cleanup(const char *dir, int keep_last, const char *keep_also, FILE *log);
 
 /* ax_ckpt_inspect - print a checkpoint's metadata and tensor list. */
@@ -100,7 +106,9 @@ enum ax_status ax_ckpt_inspect(const char *path, FILE *out);
 /* Saving a large model takes seconds; the step must not wait for it. submit
  * copies the state into buffers the saver owns (the only time training is
  * held up: a memcpy) and a thread writes and commits it. One save is in
- * flight at a time: submit first waits for the previous one. */
+ * flight at a time: submit first waits for the previous one. The thread
+ * runs at nice +10 from the process's, so it takes the CPU time training
+ * leaves rather than preempting it. */
 struct ax_ckpt_saver;
 
 enum ax_status ax_ckpt_saver_create(const char *dir, struct ax_ckpt_saver **out);
