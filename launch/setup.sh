@@ -19,6 +19,7 @@ packages=(
   libcjson-dev libcsv-dev            # manifests, CSV conversion
   libinih-dev                        # config files
   libopenmpi-dev openmpi-bin         # data-parallel ranks (mpirun)
+  slurm-wlm munge                    # tests: a local SLURM cluster (tests/slurm)
   libcmocka-dev                      # unit tests
   python3-h5py python3-numpy         # tests: datasets written by h5py
   dataset-fashion-mnist              # the default dataset (IDX files)

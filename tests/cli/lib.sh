@@ -88,3 +88,17 @@ PYEOF
 		[ -f "$dir/$split/manifest.json" ] || fail "axon data convert wrote no $dir/$split"
 	done
 }
+
+# make_csv_blobs FILE ROWS SEED - a separable 3-class problem as CSV (20
+# features, the label last), made with awk so that no Python is needed.
+make_csv_blobs() {
+	awk -v n="$2" -v seed="$3" 'BEGIN {
+		srand(seed)
+		for (c = 0; c < 3; c++) for (j = 0; j < 20; j++) centre[c, j] = 3 * (rand() - 0.5)
+		for (i = 0; i < n; i++) {
+			c = int(rand() * 3); line = ""
+			for (j = 0; j < 20; j++) line = line sprintf("%.4f,", centre[c, j] + rand() - 0.5)
+			print line c
+		}
+	}' >"$1"
+}
