@@ -436,9 +436,17 @@ static enum ax_status read_manifest(const char *path, int64_t *bytes, uint32_t *
 
 	snprintf(file, sizeof(file), "%s/%s", path, MANIFEST_FILE);
 	f = fopen(file, "rb");
-	if (!f)
+	if (!f) {
+		struct stat sb;
+		int missing = stat(path, &sb) != 0;
+
+		/* A mistyped --resume PATH: say so rather than blame a save. */
+		if (missing || !S_ISDIR(sb.st_mode))
+			return AX_ERROR(AX_ERR_IO, "checkpoint %s: %s", path,
+					missing ? strerror(errno) : "not a directory");
 		return AX_ERROR(AX_ERR_IO, "checkpoint %s has no %s (an interrupted save?)", path,
 				MANIFEST_FILE);
+	}
 	n = fread(buf, 1, sizeof(buf) - 1, f);
 	fclose(f);
 	buf[n] = '\0';
@@ -733,7 +741,7 @@ int ax_ckpt_cleanup(const char *dir, int keep_last, const char *keep_also, FILE 
 	int n = list_steps(dir, &list), kept = 0, removed = 0;
 
 	for (int i = 0; i < n; i++) {
-		char p[4096];
+		char p[4096], doomed[4200];
 
 		snprintf(p, sizeof(p), "%s/%s", dir, list[i].name);
 		/* The newest keep_last count whether or not one is also the best;
@@ -747,7 +755,12 @@ int ax_ckpt_cleanup(const char *dir, int keep_last, const char *keep_also, FILE 
 		if (log)
 			fprintf(log, "checkpoint: removing %s%s\n", p,
 				list[i].tmp ? " (left by an interrupted save)" : "");
-		remove_tree(p);
+		/* A committed one is renamed out of sight first: a kill while
+		 * deleting must not leave a step-N without its MANIFEST or state.h5
+		 * (it would look damaged); a step-N.tmp is a leftover that the next
+		 * cleanup removes. */
+		snprintf(doomed, sizeof(doomed), "%s.tmp", p);
+		remove_tree(!list[i].tmp && rename(p, doomed) == 0 ? doomed : p);
 		removed++;
 	}
 	ax_free(list);

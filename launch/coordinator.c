@@ -129,7 +129,7 @@ enum ax_status ax_coord_agree(struct ax_dist *dist, int local_stop, int save_due
 	return st;
 }
 
-int ax_coord_fault_nan(int64_t step)
+int ax_coord_fault_nan(int64_t attempt)
 {
 	const char *list = getenv("AXON_FAULT_NAN_STEPS");
 	char *end;
@@ -139,7 +139,7 @@ int ax_coord_fault_nan(int64_t step)
 
 		if (end == list)
 			return 0;
-		if (s == step)
+		if (s == attempt)
 			return 1;
 		list = *end == ',' ? end + 1 : end;
 	}

@@ -53,8 +53,13 @@ void ax_coord_beat(int64_t step, const char *phase);
 enum ax_status ax_coord_agree(struct ax_dist *dist, int local_stop, int save_due, int *stop,
 			      int *save);
 
-/* Test hook: steps at which the loss is replaced by NaN, from the environment
- * variable AXON_FAULT_NAN_STEPS ("12,13,14"); only for fault tests. */
-int ax_coord_fault_nan(int64_t step);
+/* Test hook: step attempts at which the loss is replaced by NaN, from the
+ * environment variable AXON_FAULT_NAN_STEPS ("12,13,14"); only for fault
+ * tests. An attempt is one pass of the step loop: it equals the step number
+ * until the first skipped update, and keeps counting through skips and
+ * roll-backs (a skipped step is retried with the next batch, so keying on the
+ * step would poison the retry too, forever). "12,13,14" thus poisons three
+ * updates in a row from step 12. */
+int ax_coord_fault_nan(int64_t attempt);
 
 #endif

@@ -313,8 +313,8 @@ static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, fl
 	if (!st && t->cfg.accumulate_steps * t->world > 1)
 		st = ax_mul_scalar(t->ctx, loss, ax_grad_sync_loss_scale(t->sync) /
 					     (float)t->cfg.accumulate_steps, &scaled);
-	/* Fault tests poison chosen steps (AXON_FAULT_NAN_STEPS). */
-	if (!st && ax_coord_fault_nan(t->step))
+	/* Fault tests poison chosen step attempts (AXON_FAULT_NAN_STEPS). */
+	if (!st && ax_coord_fault_nan(t->attempts))
 		st = ax_mul_scalar(t->ctx, scaled, NAN, &scaled);
 	t1 = ax_train_now();
 	t->prof.forward += t1 - t0;
@@ -376,6 +376,8 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 	int stop = 0, end_of_data = 0;
 
 	t->start = ax_train_now();
+	t->start_step = t->step;
+	t->attempts = t->step;
 	while (t->step < t->total_steps && !stop && !end_of_data) {
 		struct ax_batch b;
 		int last_in_epoch = 0;
@@ -420,6 +422,7 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 		if (!st)
 			st = t->cfg.clip_grad_norm > 0 ? ax_clip_grad_norm(t->params, t->cfg.clip_grad_norm, &norm)
 							: ax_grad_norm(t->params, &norm);
+		t->attempts++;
 		if (!st && !isfinite(norm)) {
 			t->nan_streak++;
 			loss_sum = 0;
@@ -436,7 +439,10 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 			}
 			if (t->nan_streak >= t->cfg.nan_patience)
 				st = ax_train_ckpt_rollback(t);
-			if (st)
+			/* A signal still stops the run while steps are being skipped. */
+			if (!st)
+				st = coordinate(t, stop_by_signal);
+			if (st || *stop_by_signal)
 				break;
 			continue;
 		}
@@ -488,7 +494,8 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 			printf("trained %lld steps (%lld epochs) on %d rank(s) in %.1f s, %.0f samples/s; "
 			       "weights in %s/model.h5%s\n", (long long)t->step,
 			       (long long)(t->step / (t->steps_per_epoch ? t->steps_per_epoch : 1)),
-			       t->world, seconds, seconds > 0 ? t->step * t->cfg.batch_size / seconds : 0,
+			       t->world, seconds,
+			       seconds > 0 ? (t->step - t->start_step) * t->cfg.batch_size / seconds : 0,
 			       t->cfg.dir, t->have_best ? ", best in best.h5" : "");
 	}
 	return st;

@@ -81,7 +81,13 @@ enum ax_status ax_train_ckpt_save(struct trainer *t, int wait, int as_best)
 	rngs[2 * t->rank] = (int64_t)rng->seed;
 	rngs[2 * t->rank + 1] = (int64_t)rng->counter;
 	st = ax_dist_sum_i64(t->dist, rngs, 2 * (int64_t)t->world);
-	if (st || t->rank != 0)
+	if (st)
+		goto done;
+	/* Every rank records the save: "is this step saved already?" decides
+	 * whether the next save (a collective) runs, so it must agree everywhere. */
+	t->last_save = ax_train_now();
+	t->last_saved_step = t->step;
+	if (t->rank != 0)
 		goto done;
 	ax_loader_cursor(t->loader, &cursor);
 	meta->step = t->step;
@@ -114,8 +120,6 @@ enum ax_status ax_train_ckpt_save(struct trainer *t, int wait, int as_best)
 	if (as_best)
 		snprintf(t->best_ckpt, sizeof(t->best_ckpt), "%s/step-%010lld", t->ckpt_dir,
 			 (long long)t->step);
-	t->last_save = ax_train_now();
-	t->last_saved_step = t->step;
 	if (wait) {
 		char committed[4200];
 
@@ -255,7 +259,10 @@ enum ax_status ax_train_ckpt_rollback(struct trainer *t)
 	if (!st) {
 		/* The data keeps moving forward: the batches that diverged are not replayed. */
 		st = ax_optimizer_set_step_count(t->opt, meta->optimizer_steps);
-		t->lr_scale = meta->lr_scale * t->cfg.nan_lr_factor;
+		/* From the lower of the current and the saved scale: a second
+		 * roll-back to the same checkpoint lowers the rate again. */
+		t->lr_scale = (t->lr_scale < meta->lr_scale ? t->lr_scale : meta->lr_scale) *
+			      t->cfg.nan_lr_factor;
 		if (t->rank == 0)
 			printf("nan guard: %lld non-finite steps in a row; rolled back to the checkpoint "
 			       "of step %lld, learning rate now x%.3g\n", (long long)t->nan_streak,

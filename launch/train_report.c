@@ -143,7 +143,9 @@ decide:
 void ax_train_progress(struct trainer *t, int64_t step, int64_t epoch, double loss, float lr,
 		     int force_log)
 {
-	double elapsed = ax_train_now() - t->start, rate = elapsed > 0 ? step * t->cfg.batch_size / elapsed : 0;
+	/* Steps of this process only: a resumed run starts at t->start_step. */
+	double elapsed = ax_train_now() - t->start;
+	double rate = elapsed > 0 ? (step - t->start_step) * t->cfg.batch_size / elapsed : 0;
 	double left = rate > 0 ? (double)(t->total_steps - step) * t->cfg.batch_size / rate : 0;
 	int64_t epochs = t->cfg.steps > 0 ? 0 : t->cfg.epochs;
 	char eta[32];

@@ -37,6 +37,7 @@ struct trainer {
 	int tty, threads;
 	int64_t total_steps, steps_per_epoch;
 	double start, last_print;
+	int64_t start_step;          /* t->step when this process began (after a resume) */
 	/* early stopping */
 	double best;
 	int64_t best_step, bad_evals;
@@ -50,6 +51,7 @@ struct trainer {
 	int64_t epoch;
 	double lr_scale;             /* lowered by NaN roll-backs */
 	int64_t nan_streak;
+	int64_t attempts;            /* step attempts, skipped ones included (the NaN fault hook) */
 	double last_save;            /* when the last checkpoint was submitted */
 	int64_t last_saved_step;
 };
