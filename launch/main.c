@@ -1,8 +1,10 @@
 /* launch/main.c - the `axon` command.
  *
- * One binary with subcommands: train, eval, predict, data and ckpt so far;
- * launch is added when the matching part of axon lands. Exit codes: 0
- * success, 1 failure, 2 usage error. */
+ * One binary with subcommands: train, eval, predict, data, ckpt and launch
+ * (which runs this same binary's train under mpirun and restarts it after
+ * failures). Exit codes: 0 success, 1 failure, 2 usage error; train and
+ * launch add 75 for a job stopped by a signal after a checkpoint, and train
+ * 3 for a rank ended by its watchdog. */
 #include <stdio.h>
 #include <string.h>
 
@@ -11,6 +13,7 @@
 
 int cmd_data(int argc, char **argv); /* cmd_data.c */
 int cmd_ckpt(int argc, char **argv); /* cmd_ckpt.c */
+int cmd_launch(int argc, char **argv); /* supervisor.c */
 
 static void usage(FILE *out)
 {
@@ -31,9 +34,8 @@ static void usage(FILE *out)
 		"  data         convert sources (IDX, CSV, .npy) into HDF5 datasets and\n"
 		"               inspect them ('axon data --help')\n"
 		"  ckpt         inspect and verify checkpoints ('axon ckpt --help')\n"
-		"\n"
-		"commands arriving with the parts that implement them:\n"
-		"  launch       run a job under mpirun and restart it after failures\n");
+		"  launch       run train under mpirun on N ranks and restart it from its\n"
+		"               newest checkpoint after failures ('axon launch --help')\n");
 }
 
 int main(int argc, char **argv)
@@ -55,6 +57,8 @@ int main(int argc, char **argv)
 		return cmd_data(argc - 1, argv + 1);
 	if (strcmp(argv[1], "ckpt") == 0)
 		return cmd_ckpt(argc - 1, argv + 1);
+	if (strcmp(argv[1], "launch") == 0)
+		return cmd_launch(argc - 1, argv + 1);
 	if (strcmp(argv[1], "train") == 0)
 		return ax_cmd_train(argc - 1, argv + 1);
 	if (strcmp(argv[1], "eval") == 0)
@@ -62,6 +66,6 @@ int main(int argc, char **argv)
 	if (strcmp(argv[1], "predict") == 0)
 		return ax_cmd_predict(argc - 1, argv + 1);
 	fprintf(stderr, "axon: unknown command '%s'; this build knows train, eval, predict, data, "
-		"ckpt, --version and --help (run 'axon --help')\n", argv[1]);
+		"ckpt, launch, --version and --help (run 'axon --help')\n", argv[1]);
 	return 2;
 }

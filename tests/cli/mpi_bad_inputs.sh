@@ -35,13 +35,14 @@ trap cleanup EXIT
 
 make_csv_blobs blobs.csv 4000 7
 run convert 0 "$AXON" data convert --format csv --train blobs.csv --out data --shards 2 \
-	--num-classes 3 --quiet
+	--val-fraction 0.2 --num-classes 3 --quiet
 printf '0.5,1.0,0.25,1\n' >one.csv
 run convert_one 0 "$AXON" data convert --format csv --train one.csv --out one --num-classes 2 --quiet
 
 cat >cfg.ini <<'EOF'
 [data]
 train = data/train
+val = data/val
 batch_size = 64
 
 [model]
@@ -79,9 +80,12 @@ mpi_fails() {
 	fi
 }
 
-# The good config trains on 2 ranks (so each failure below is the one change's).
+# The good config trains on 2 ranks (so each failure below is the one change's),
+# validating and keeping a best checkpoint each epoch, and ends (no rank left
+# in a collective the others skipped).
 run good 0 timeout -k 5 60 "$MPIRUN" --oversubscribe -np 2 "$AXON" train cfg.ini
 contains good.out "on 2 rank(s)"
+contains good.out "(best)" "the good run should have validated"
 [ -s run/model.h5 ] || fail "the good 2-rank run wrote no run/model.h5"
 rm -rf run
 

@@ -180,7 +180,8 @@ dir = run
 EOF
 
 # ---- submit the template: 2 tasks on the one node ----
-export CONFIG=cfg.ini AXON AXON_ARGS="--set loop.threads=1"
+# AXON_MAX_REQUEUES=0: a failed step ends the job here instead of requeueing it.
+export CONFIG=cfg.ini AXON AXON_ARGS="--set loop.threads=1" AXON_MAX_REQUEUES=0
 job=$(sbatch --parsable --nodes=1 --ntasks-per-node=2 --cpus-per-task=1 --time=5 \
 	--chdir="$WORK" --output="$WORK/job-%j.out" --error="$WORK/job-%j.out" "$SBATCH_SCRIPT") ||
 	fail "sbatch rejected launch/slurm/train.sbatch"
