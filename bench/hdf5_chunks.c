@@ -247,7 +247,7 @@ enum { LEVELS = 4, CHUNKS = 4, CONFIGS = LEVELS * CHUNKS, ROUNDS = 3, WHOLE_PER_
 
 /* What one configuration measured, over all rounds. */
 struct result {
-	char path[700];
+	char path[900];
 	double file_mb, write_seconds;
 	double whole[ROUNDS * WHOLE_PER_ROUND], whole_wall[ROUNDS * WHOLE_PER_ROUND];
 	double random[ROUNDS], random_wall[ROUNDS];
@@ -261,7 +261,7 @@ int main(int argc, char **argv)
 	static const char *const filter_names[] = {"none", "checksum", "checksum + deflate 1", "",
 						   "", "checksum + deflate 4"};
 	static struct result results[CONFIGS];
-	char dir[512] = "/tmp/axon-bench-chunks-XXXXXX", shard_dir[600];
+	char dir[512] = "/tmp/axon-bench-chunks-XXXXXX", shard_dir[1000];
 	uint8_t *images = malloc((size_t)N * ROW), *read_images = malloc((size_t)N * ROW);
 	int32_t *labels = malloc(N * sizeof(int32_t)), *read_labels = malloc(N * sizeof(int32_t));
 	int synthetic = 0, real;
@@ -303,7 +303,7 @@ int main(int argc, char **argv)
 		if (ax_data_write_split(shard_dir, &layout, images, labels, NULL, N, 1, 0))
 			die("ax_data_write_split");
 		results[k].write_seconds = cpu_now() - start;
-		snprintf(results[k].path, sizeof(results[k].path), "%s/train-00000.h5", shard_dir);
+		snprintf(results[k].path, sizeof(results[k].path), "%.800s/train-00000.h5", shard_dir);
 		if (stat(results[k].path, &st) != 0)
 			die("stat of the shard");
 		results[k].file_mb = (double)st.st_size / 1e6;
@@ -336,7 +336,7 @@ int main(int argc, char **argv)
 		       1e3 * median(results[k].random, ROUNDS),
 		       1e3 * median(results[k].random_wall, ROUNDS));
 		unlink(results[k].path);
-		snprintf(shard_dir, sizeof(shard_dir), "%s", results[k].path);
+		snprintf(shard_dir, sizeof(shard_dir), "%.880s", results[k].path);
 		*strrchr(shard_dir, '/') = '\0';
 		strncat(shard_dir, "/manifest.json", sizeof(shard_dir) - strlen(shard_dir) - 1);
 		unlink(shard_dir);

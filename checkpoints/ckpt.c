@@ -700,7 +700,8 @@ static int list_steps(const char *dir, struct entry **out)
 			list = bigger;
 			cap = cap ? 2 * cap : 32;
 		}
-		snprintf(list[n].name, sizeof(list[n].name), "%s", e->d_name);
+		/* Names of 64 bytes or more were skipped above. */
+		memcpy(list[n].name, e->d_name, strlen(e->d_name) + 1);
 		list[n].step = step;
 		list[n].tmp = e->d_name[used] != '\0';
 		n++;

@@ -170,7 +170,7 @@ static int verify_directory(const char *dir)
 	for (int i = 0; i < n; i++) {
 		char path[4400];
 
-		snprintf(path, sizeof(path), "%s/%s", dir, list[i].name);
+		snprintf(path, sizeof(path), "%.4000s/%.255s", dir, list[i].name);
 		if (list[i].tmp) {
 			printf("tmp  %s: left by an interrupted save, not a checkpoint (a run's "
 			       "cleanup removes it)\n", list[i].name);
