@@ -38,7 +38,11 @@
 #   ROUNDS=3 SAMPLES=12800 REPS=5 SEEDS="1 2 3" DATA=/tmp/axon-peer-data
 #
 # SAMPLES is the number of samples per timed repetition (steps = SAMPLES /
-# batch), so every configuration runs for a similar time. The host is shared:
+# batch), so every configuration runs for a similar time. Each run reports the
+# median of its repetitions and its fastest one; the script prints the tables
+# twice: from the medians over rounds of the runs' medians, and of their
+# fastest repetitions (the least disturbed figure when other jobs share the
+# host). RAW=FILE keeps every RESULT line. The host is shared:
 # before each run the script waits (up to QUIET_WAIT seconds, default 120)
 # until both cores have been at least 90% idle for 3 s, and the table says
 # how many runs started without that.
@@ -57,7 +61,7 @@ if [ "${PEER_MALLOC:-tuned}" != default ]; then
 	export MALLOC_MMAP_THRESHOLD_=268435456 MALLOC_TRIM_THRESHOLD_=1073741824
 	export MALLOC_TOP_PAD_=67108864
 fi
-trap 'rm -f "$LOG"' EXIT
+trap 'if [ -n "${RAW:-}" ]; then cp "$LOG" "$RAW"; fi; rm -f "$LOG"' EXIT
 
 QUIET_WAIT=${QUIET_WAIT:-120}
 NOISY=0
@@ -126,34 +130,43 @@ echo "runs started without a quiet machine (after waiting ${QUIET_WAIT}s): $NOIS
 echo
 
 /usr/bin/python3 - "$LOG" <<'EOF'
-# The table: medians over rounds of each run's median.
+# The tables: medians over rounds of each run's median, then of each run's
+# fastest repetition.
 import statistics, sys
 rows = [dict(kv.split("=", 1) for kv in line.split()[1:]) for line in open(sys.argv[1])]
-def med(side, key, **match):
-    v = [float(r[key]) for r in rows if r["side"] == side
-         and all(r[k] == str(m) for k, m in match.items())]
-    return statistics.median(v) if v else float("nan")
-torch_set = lambda b, o, l: med("torch", "samples_s", batch=b, threads=o, blas_threads=l)
-print("| batch | threads | axon samples/s | PyTorch samples/s (OpenMP/BLAS threads) | axon / PyTorch "
-      "| GEMM-only samples/s | axon share of GEMM-only |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
-for b in (64, 256):
-    for t in (1, 2):
-        a = med("axon", "samples_s", batch=b, threads=t)
-        g = med("axon", "gemm_only_samples_s", batch=b, threads=t)
-        settings = [(1, 1)] if t == 1 else [(2, 1), (1, 2), (2, 2)]
-        p, (o, l) = max((torch_set(b, o, l), (o, l)) for o, l in settings)
-        print(f"| {b} | {t} | {a:,.0f} | {p:,.0f} ({o}/{l}) | {a / p:.2f}x | {g:,.0f} | {100 * a / g:.0f}% |")
-print()
-print("PyTorch at every thread setting (OpenMP/BLAS), samples/s:")
-print("| batch | 1/1 | 2/1 | 1/2 | 2/2 | best on 2 cores | axon at 2 threads / best |")
-print("|---:|---:|---:|---:|---:|---:|---:|")
-for b in (64, 256):
-    v = {s: torch_set(b, *s) for s in [(1, 1), (2, 1), (1, 2), (2, 2)]}
-    best = max(v, key=v.get)
-    a2 = med("axon", "samples_s", batch=b, threads=2)
-    print(f"| {b} | " + " | ".join(f"{v[s]:,.0f}" for s in v) +
-          f" | {v[best]:,.0f} ({best[0]}/{best[1]}) | {a2 / v[best]:.2f}x |")
+for use_best in (False, True):
+    def med(side, key, **match):
+        if use_best:
+            key = {"samples_s": "best_samples_s",
+                   "gemm_only_samples_s": "gemm_only_best_samples_s"}[key]
+        v = [float(r[key]) for r in rows if r["side"] == side
+             and all(r[k] == str(m) for k, m in match.items())]
+        return statistics.median(v) if v else float("nan")
+    torch_set = lambda b, o, l: med("torch", "samples_s", batch=b, threads=o, blas_threads=l)
+    print(f"samples/s: median over rounds of each run's "
+          f"{'fastest repetition' if use_best else 'median'}")
+    print("| batch | threads | axon | PyTorch (OpenMP/BLAS threads) | axon / PyTorch "
+          "| GEMM-only | axon share of GEMM-only |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for b in (64, 256):
+        for t in (1, 2):
+            a = med("axon", "samples_s", batch=b, threads=t)
+            g = med("axon", "gemm_only_samples_s", batch=b, threads=t)
+            settings = [(1, 1)] if t == 1 else [(2, 1), (1, 2), (2, 2)]
+            p, (o, l) = max((torch_set(b, o, l), (o, l)) for o, l in settings)
+            print(f"| {b} | {t} | {a:,.0f} | {p:,.0f} ({o}/{l}) | {a / p:.2f}x | {g:,.0f} "
+                  f"| {100 * a / g:.0f}% |")
+    print()
+    print("PyTorch at every thread setting (OpenMP/BLAS), samples/s:")
+    print("| batch | 1/1 | 2/1 | 1/2 | 2/2 | best on 2 cores | axon at 2 threads / best |")
+    print("|---:|---:|---:|---:|---:|---:|---:|")
+    for b in (64, 256):
+        v = {s: torch_set(b, *s) for s in [(1, 1), (2, 1), (1, 2), (2, 2)]}
+        top = max(v, key=v.get)
+        a2 = med("axon", "samples_s", batch=b, threads=2)
+        print(f"| {b} | " + " | ".join(f"{v[s]:,.0f}" for s in v) +
+              f" | {v[top]:,.0f} ({top[0]}/{top[1]}) | {a2 / v[top]:.2f}x |")
+    print()
 EOF
 
 echo

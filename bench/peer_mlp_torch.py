@@ -157,7 +157,8 @@ def throughput(x, y):
     print(f"batch {args.batch}, omp {args.threads} / blas {blas_threads}: step {ts * 1e3:.4f} ms "
           f"(range {min(times) * 1e3:.4f}-{max(times) * 1e3:.4f}) = {args.batch / ts:.0f} samples/s")
     print(f"RESULT side=torch batch={args.batch} threads={args.threads} blas_threads={blas_threads} "
-          f"foreach={int(args.foreach)} step_ms={ts * 1e3:.4f} samples_s={args.batch / ts:.0f}")
+          f"foreach={int(args.foreach)} step_ms={ts * 1e3:.4f} samples_s={args.batch / ts:.0f} "
+          f"best_samples_s={args.batch / min(times):.0f}")
 
 
 def train(x, y, xt, yt):
