@@ -36,4 +36,6 @@ fi
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:fast_unwind_on_malloc=0:abort_on_error=0}
 export LSAN_OPTIONS=${LSAN_OPTIONS:-suppressions=$here/tests/lsan.supp:print_suppressions=0}
+# Time limits inside the fault scripts scale with this (sanitized code is slower).
+export AXON_TEST_SLOWDOWN=${AXON_TEST_SLOWDOWN:-8}
 exec ctest --test-dir "$build_dir" --output-on-failure -j"$jobs" "${ctest_args[@]}"

@@ -24,6 +24,9 @@
 # rank, an mpirun) is killed on exit by its unique directory in the command
 # line. Skips (77) only when mpirun is missing.
 source "$(dirname "$0")/lib.sh"
+# Per-launch time limit; tests/run.sh --sanitize sets AXON_TEST_SLOWDOWN
+# (sanitized binaries run several times slower).
+LIMIT=$((60 * ${AXON_TEST_SLOWDOWN:-1}))
 
 AXON=$(realpath "${1:?usage: faults_launch.sh PATH/TO/axon}")
 MPIRUN=${MPIRUN:-$(command -v mpirun || true)}
@@ -87,7 +90,7 @@ CFG=$WORK/cfg.ini
 launch() {
 	local name=$1 var=$2 code=0
 	shift 2
-	timeout -k 5 60 "$AXON" launch --restart-delay 0.2 "$@" >"$name.out" 2>"$name.err" || code=$?
+	timeout -k 5 "$LIMIT" "$AXON" launch --restart-delay 0.2 "$@" >"$name.out" 2>"$name.err" || code=$?
 	[ "$code" -ne 124 ] || { show "$name"; fail "$name: axon launch $* hung (killed after 60 s)"; }
 	printf -v "$var" '%s' "$code"
 }
@@ -176,7 +179,7 @@ echo "reference run: $(elapsed_since "$t") s"
 # ---- kill -9 rank 0 of 3 after checkpoints: restart, resume, same weights ----
 t=$(date +%s.%N)
 run_dir=$WORK/run-kill
-timeout -k 5 60 "$AXON" launch --restart-delay 0.2 -n 3 -- train "$CFG" --set output.dir="$run_dir" \
+timeout -k 5 "$LIMIT" "$AXON" launch --restart-delay 0.2 -n 3 -- train "$CFG" --set output.dir="$run_dir" \
 	>kill.out 2>kill.err &
 bg=$!
 wait_ckpt "$run_dir" 100 kill
@@ -205,7 +208,7 @@ echo "kill -9 rank 0 near step $killed_at, resumed from step $resumed: $(elapsed
 # ---- SIGSTOP rank 1 of 2: the watchdog ends the job, the launcher restarts it ----
 t=$(date +%s.%N)
 run_dir=$WORK/run-stop
-timeout -k 5 60 "$AXON" launch --restart-delay 0.2 -n 2 -- train "$CFG" --set output.dir="$run_dir" \
+timeout -k 5 "$LIMIT" "$AXON" launch --restart-delay 0.2 -n 2 -- train "$CFG" --set output.dir="$run_dir" \
 	--set checkpoint.watchdog_seconds=3 >stop.out 2>stop.err &
 bg=$!
 wait_ckpt "$run_dir" 100 stop
@@ -261,7 +264,7 @@ echo "--max-restarts 2: gave up after 3 attempts: $(elapsed_since "$t") s"
 # ---- SIGTERM to the launcher: checkpoint, exit 75, no restart; rerun continues ----
 t=$(date +%s.%N)
 run_dir=$WORK/run-term
-timeout -k 5 60 "$AXON" launch --restart-delay 0.2 -n 3 -- train "$CFG" --set output.dir="$run_dir" \
+timeout -k 5 "$LIMIT" "$AXON" launch --restart-delay 0.2 -n 3 -- train "$CFG" --set output.dir="$run_dir" \
 	>term.out 2>term.err &
 bg=$!
 wait_ckpt "$run_dir" 100 term
