@@ -4,14 +4,14 @@
 # Runs bench_peer_mlp (axon, C) and bench/peer_mlp_torch.py (Debian's PyTorch)
 # alternately - axon, PyTorch, axon, PyTorch ... - for batch 64 and 256 with 1
 # and 2 threads, so that the host's changes of speed (its two vCPUs move, see
-# PLATFORM-NOTES) hit both sides alike, then prints one table: samples/s of
+# PLATFORM-NOTES) hit both sides alike, then prints a table: samples/s of
 # each (median over the rounds of each run's median), their ratio, the
 # GEMM-only bound (the step's own sgemm calls replayed alone, timed inside the
-# axon runs) and axon's share of it. Both sides train the same model with the
-# same optimizer on the same preloaded float32 images (written once by
-# `bench_peer_mlp --write-data`). Then the accuracy check: both train one
-# epoch of the recipe (cosine schedule) for a few seeds and report the test
-# accuracy.
+# axon runs) and axon's share of it, and one of PyTorch at every thread
+# split. Both sides train the same model with the same optimizer on the same
+# preloaded float32 images (written once by `bench_peer_mlp --write-data`).
+# Then the accuracy check: both train one epoch of the recipe (cosine
+# schedule) for a few seeds and report the test accuracy.
 #
 # Threading models:
 #   axon    exactly one pool: OpenBLAS's own pthreads, sized with
@@ -27,8 +27,8 @@
 #
 # Memory allocator: PyTorch allocates its temporaries with malloc every step;
 # glibc hands blocks this large back to the kernel and takes them again, so
-# with the defaults a third of PyTorch's step goes to page faults (clearing
-# fresh pages). Both sides therefore run with glibc told to keep its memory
+# with the defaults PyTorch's step takes about 1.5 times as long (page faults
+# clearing fresh pages). Both sides therefore run with glibc told to keep its memory
 # (MALLOC_MMAP_THRESHOLD_, MALLOC_TRIM_THRESHOLD_, MALLOC_TOP_PAD_), the
 # setting under which PyTorch is fastest; PEER_MALLOC=default runs both with
 # glibc's defaults instead. axon is not affected: it makes no heap allocation
@@ -42,10 +42,10 @@
 # median of its repetitions and its fastest one; the script prints the tables
 # twice: from the medians over rounds of the runs' medians, and of their
 # fastest repetitions (the least disturbed figure when other jobs share the
-# host). RAW=FILE keeps every RESULT line. The host is shared:
-# before each run the script waits (up to QUIET_WAIT seconds, default 120)
-# until both cores have been at least 90% idle for 3 s, and the table says
-# how many runs started without that.
+# host). RAW=FILE keeps every RESULT line. The host is shared: before each
+# run the script waits (up to QUIET_WAIT seconds, default 120) until both
+# cores have been at least 90% idle for 3 s, and it says how many runs
+# started without that.
 set -eu
 
 BUILD=${1:-build}
