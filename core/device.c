@@ -39,3 +39,8 @@ int ax_cuda_available(void)
 {
 	return ax_cuda_device_ops.count() > 0;
 }
+
+int ax_cuda_count(void)
+{
+	return ax_cuda_device_ops.count();
+}

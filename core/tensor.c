@@ -175,3 +175,42 @@ void ax_tensor_destroy(struct ax_tensor *t)
 		ax_device_ops_get(t->device.kind)->free(t->device.index, t->data);
 	ax_free(t);
 }
+
+static enum ax_status check_transfer(const struct ax_tensor *t, size_t bytes, const char *who)
+{
+	char buf[160];
+	size_t have;
+
+	if (!t || !t->data)
+		return AX_ERROR(AX_ERR_INVALID, "%s: NULL tensor or tensor without data", who);
+	have = (size_t)ax_tensor_numel(t) * ax_dtype_size(t->dtype);
+	if (!ax_tensor_is_contiguous(t))
+		return AX_ERROR(AX_ERR_SHAPE, "%s: the tensor %s is a strided view; copy it with "
+				"ax_contiguous first", who, ax_shape_str(t->ndim, t->shape, buf,
+									 sizeof(buf)));
+	if (have != bytes)
+		return AX_ERROR(AX_ERR_SHAPE, "%s: the tensor %s %s holds %zu bytes but %zu were "
+				"given", who, ax_dtype_name(t->dtype),
+				ax_shape_str(t->ndim, t->shape, buf, sizeof(buf)), have, bytes);
+	return AX_OK;
+}
+
+enum ax_status ax_tensor_upload(struct ax_tensor *t, const void *src, size_t bytes)
+{
+	enum ax_status st = check_transfer(t, bytes, "ax_tensor_upload");
+
+	if (st)
+		return st;
+	return ax_device_ops_get(t->device.kind)->copy(t->device.index, t->data, src, bytes,
+						       AX_COPY_H2D);
+}
+
+enum ax_status ax_tensor_download(const struct ax_tensor *t, void *dst, size_t bytes)
+{
+	enum ax_status st = check_transfer(t, bytes, "ax_tensor_download");
+
+	if (st)
+		return st;
+	return ax_device_ops_get(t->device.kind)->copy(t->device.index, dst, t->data, bytes,
+						       AX_COPY_D2H);
+}

@@ -106,6 +106,16 @@ void ax_tensor_destroy(struct ax_tensor *t);
  * Errors: AX_ERR_DTYPE. */
 enum ax_status ax_tensor_set_requires_grad(struct ax_tensor *t, int requires_grad);
 
+/* ax_tensor_upload - copy `bytes` from host memory into t's storage (t must
+ * be contiguous and hold exactly `bytes`). On a GPU it waits until the copy
+ * is done and ordered after the work already queued. Errors: AX_ERR_SHAPE
+ * (size or layout mismatch, naming both), the device's copy error. */
+enum ax_status ax_tensor_upload(struct ax_tensor *t, const void *src, size_t bytes);
+
+/* ax_tensor_download - copy t's elements (contiguous, exactly `bytes`) to
+ * host memory, after all work queued on t's device. */
+enum ax_status ax_tensor_download(const struct ax_tensor *t, void *dst, size_t bytes);
+
 /* ax_tensor_f32 - element pointer of a host f32 tensor (NULL for other dtypes). */
 static inline float *ax_tensor_f32(const struct ax_tensor *t)
 {
