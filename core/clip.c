@@ -8,6 +8,7 @@
  * caller can skip the step with the gradients as backward left them. */
 #include <math.h>
 
+#include "cuda/flat.h"
 #include "internal.h"
 
 /* Sum of squares of one slice in double. 32 independent partial sums in a
@@ -47,8 +48,6 @@ static enum ax_status check_params(const struct ax_params *params, const char *w
 {
 	if (!ax_params_grad(params))
 		return AX_ERROR(AX_ERR_STATE, "%s: call ax_params_finalize first", who);
-	if (ax_params_device(params).kind != AX_DEVICE_CPU)
-		return AX_ERROR(AX_ERR_UNSUPPORTED, "%s: only CPU parameters in this build", who);
 	return AX_OK;
 }
 
@@ -63,6 +62,21 @@ enum ax_status ax_grad_norm(const struct ax_params *params, double *norm)
 	st = check_params(params, "ax_grad_norm");
 	if (st)
 		return st;
+	if (ax_params_device(params).kind != AX_DEVICE_CPU) {
+		const struct ax_cuda_slice *slices;
+		int n_slices;
+		int64_t max_numel;
+
+		/* The store is not changed: the slice table is a cache of its flags. */
+		st = ax_params_slices((struct ax_params *)params, &slices, &n_slices, &max_numel);
+		if (!st && n_slices > 0)
+			st = ax_cuda_sum_squares(ax_params_device(params).index, ax_params_grad(params),
+						 slices, n_slices, max_numel, &sum);
+		if (st)
+			return st;
+		*norm = sqrt(sum);
+		return AX_OK;
+	}
 	g = ax_params_grad(params);
 	for (int i = 0; i < ax_params_count(params); i++) {
 		if (ax_params_flags(params, i) & AX_PARAM_FROZEN)
@@ -100,6 +114,17 @@ enum ax_status ax_clip_grad_norm(struct ax_params *params, float max_norm, doubl
 	coef = (double)max_norm / (norm + 1e-6);
 	if (!(coef < 1.0))
 		return AX_OK;
+	if (ax_params_device(params).kind != AX_DEVICE_CPU) {
+		const struct ax_cuda_slice *slices;
+		int n_slices;
+		int64_t max_numel;
+
+		st = ax_params_slices(params, &slices, &n_slices, &max_numel);
+		if (!st && n_slices > 0)
+			st = ax_cuda_scale(ax_params_device(params).index, ax_params_grad(params), slices,
+					   n_slices, max_numel, (float)coef);
+		return st;
+	}
 	g = ax_params_grad(params);
 	for (int i = 0; i < ax_params_count(params); i++) {
 		if (ax_params_flags(params, i) & AX_PARAM_FROZEN)

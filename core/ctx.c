@@ -9,7 +9,7 @@
 
 enum ax_status ax_ctx_create(const struct ax_ctx_options *options, struct ax_ctx **out)
 {
-	struct ax_ctx_options opt = {AX_CPU, 0, 0};
+	struct ax_ctx_options opt = {.device = AX_CPU};
 	struct ax_ctx *ctx;
 	enum ax_status st;
 
@@ -18,6 +18,15 @@ enum ax_status ax_ctx_create(const struct ax_ctx_options *options, struct ax_ctx
 	if (options)
 		opt = *options;
 	st = ax_device_check(opt.device);
+	if (st)
+		return st;
+	if (opt.precision != AX_PRECISION_F32 && opt.precision != AX_PRECISION_BF16)
+		return AX_ERROR(AX_ERR_INVALID, "ax_ctx_create: unknown precision %d",
+				(int)opt.precision);
+	if (opt.precision == AX_PRECISION_BF16 && opt.device.kind != AX_DEVICE_CUDA)
+		return AX_ERROR(AX_ERR_UNSUPPORTED, "ax_ctx_create: bf16 precision runs on CUDA "
+				"devices only; use f32 on the CPU");
+	st = ax_device_ops_get(opt.device.kind)->open(opt.device.index);
 	if (st)
 		return st;
 	ctx = ax_calloc(1, sizeof(*ctx));
@@ -31,6 +40,7 @@ enum ax_status ax_ctx_create(const struct ax_ctx_options *options, struct ax_ctx
 	ctx->grad_enabled = 1;
 	ctx->training = 1;
 	ctx->step = 1;
+	ctx->precision = opt.precision;
 	ax_rng_init(&ctx->rng, opt.seed);
 	*out = ctx;
 	return AX_OK;

@@ -4,20 +4,57 @@
  * scale as its PyTorch twin (the values differ: the generators differ). */
 #include <math.h>
 
+#include "axon/alloc.h"
 #include "axon/init.h"
 
-static enum ax_status check_host(const struct ax_tensor *t, const char *what)
+enum fill_kind { FILL_UNIFORM, FILL_NORMAL, FILL_CONSTANT };
+
+static enum ax_status check_tensor(const struct ax_tensor *t, const char *what)
 {
 	if (!t)
 		return AX_ERROR(AX_ERR_INVALID, "%s: tensor is NULL", what);
 	if (t->dtype != AX_F32)
 		return AX_ERROR(AX_ERR_DTYPE, "%s: %s is %s, needs f32", what,
 				t->name ? t->name : "tensor", ax_dtype_name(t->dtype));
-	if (t->device.kind != AX_DEVICE_CPU || !ax_tensor_is_contiguous(t) || !t->data)
-		return AX_ERROR(AX_ERR_UNSUPPORTED, "%s: %s must be a contiguous host tensor "
-				"(initialise on the host, then copy)", what,
-				t->name ? t->name : "tensor");
+	if (!ax_tensor_is_contiguous(t) || !t->data)
+		return AX_ERROR(AX_ERR_UNSUPPORTED, "%s: %s must be a contiguous tensor with data",
+				what, t->name ? t->name : "tensor");
 	return AX_OK;
+}
+
+/* Fill t from the host RNG: in place on the CPU; for a GPU tensor into a
+ * host buffer that is then uploaded, so a model gets the same initial values
+ * on every device. */
+static enum ax_status fill(struct ax_tensor *t, struct ax_rng *rng, enum fill_kind kind, float a,
+			   float b, const char *what)
+{
+	int64_t n;
+	float *p;
+	enum ax_status st = check_tensor(t, what);
+
+	if (st)
+		return st;
+	n = ax_tensor_numel(t);
+	p = t->device.kind == AX_DEVICE_CPU ? t->data : ax_alloc((size_t)(n ? n : 1) * sizeof(float));
+	if (!p)
+		return AX_ERR_NOMEM;
+	switch (kind) {
+	case FILL_UNIFORM:
+		ax_rng_uniform(rng, p, n, a, b);
+		break;
+	case FILL_NORMAL:
+		ax_rng_normal(rng, p, n, a, b);
+		break;
+	case FILL_CONSTANT:
+		for (int64_t i = 0; i < n; i++)
+			p[i] = a;
+		break;
+	}
+	if (t->device.kind != AX_DEVICE_CPU) {
+		st = ax_tensor_upload(t, p, (size_t)n * sizeof(float));
+		ax_free(p);
+	}
+	return st;
 }
 
 enum ax_status ax_init_fans(const struct ax_tensor *t, int64_t *fan_in, int64_t *fan_out)
@@ -42,8 +79,9 @@ static enum ax_status fill_scaled(struct ax_tensor *t, struct ax_rng *rng, const
 				  int normal, double numerator, int use_fan_out)
 {
 	int64_t fan_in, fan_out;
-	enum ax_status st = check_host(t, what);
+	enum ax_status st = check_tensor(t, what);
 	double fan;
+	float scale;
 
 	if (!st)
 		st = ax_init_fans(t, &fan_in, &fan_out);
@@ -52,14 +90,10 @@ static enum ax_status fill_scaled(struct ax_tensor *t, struct ax_rng *rng, const
 	fan = use_fan_out ? (double)(fan_in + fan_out) : (double)fan_in;
 	if (fan <= 0)
 		return AX_OK; /* an empty tensor: nothing to fill */
+	scale = (float)sqrt(numerator / fan);
 	if (normal)
-		ax_rng_normal(rng, t->data, ax_tensor_numel(t), 0.0f, (float)sqrt(numerator / fan));
-	else {
-		float bound = (float)sqrt(numerator / fan);
-
-		ax_rng_uniform(rng, t->data, ax_tensor_numel(t), -bound, bound);
-	}
-	return AX_OK;
+		return fill(t, rng, FILL_NORMAL, 0.0f, scale, what);
+	return fill(t, rng, FILL_UNIFORM, -scale, scale, what);
 }
 
 enum ax_status ax_init_he_normal(struct ax_tensor *t, struct ax_rng *rng)
@@ -84,35 +118,15 @@ enum ax_status ax_init_xavier_uniform(struct ax_tensor *t, struct ax_rng *rng)
 
 enum ax_status ax_init_uniform(struct ax_tensor *t, struct ax_rng *rng, float lo, float hi)
 {
-	enum ax_status st = check_host(t, "init_uniform");
-
-	if (st)
-		return st;
-	ax_rng_uniform(rng, t->data, ax_tensor_numel(t), lo, hi);
-	return AX_OK;
+	return fill(t, rng, FILL_UNIFORM, lo, hi, "init_uniform");
 }
 
 enum ax_status ax_init_normal(struct ax_tensor *t, struct ax_rng *rng, float mean, float std)
 {
-	enum ax_status st = check_host(t, "init_normal");
-
-	if (st)
-		return st;
-	ax_rng_normal(rng, t->data, ax_tensor_numel(t), mean, std);
-	return AX_OK;
+	return fill(t, rng, FILL_NORMAL, mean, std, "init_normal");
 }
 
 enum ax_status ax_init_constant(struct ax_tensor *t, float value)
 {
-	enum ax_status st = check_host(t, "init_constant");
-	float *p;
-	int64_t n;
-
-	if (st)
-		return st;
-	p = t->data;
-	n = ax_tensor_numel(t);
-	for (int64_t i = 0; i < n; i++)
-		p[i] = value;
-	return AX_OK;
+	return fill(t, NULL, FILL_CONSTANT, value, 0.0f, "init_constant");
 }

@@ -89,6 +89,7 @@ struct ax_ctx {
 	int grad_enabled;
 	int training;
 	int backward_done;
+	enum ax_precision precision;
 	struct ax_rng rng;
 	ax_grad_ready_fn grad_ready;
 	void *grad_ready_user;
@@ -111,6 +112,13 @@ struct ax_tensor *ax_ctx_new_header(struct ax_ctx *ctx);
 /* rng.c: make ax_philox_blocks use its portable path even where AVX2 exists
  * (for tests that compare both paths); returns the previous setting. */
 int ax_rng_force_portable(int on);
+
+/* params.c: the table of non-frozen parameter slices for the flat-buffer
+ * kernels of a GPU store, in device memory; refreshed when frozen flags
+ * change. *n may be 0. */
+struct ax_cuda_slice;
+enum ax_status ax_params_slices(struct ax_params *params, const struct ax_cuda_slice **table,
+				int *n, int64_t *max_numel);
 
 /* dispatch.c */
 

@@ -261,6 +261,13 @@ static enum ax_status init_layer(struct layer *L, struct ax_rng *rng)
 enum ax_status ax_model_create(const struct ax_layer_spec *specs, int n_layers, int sample_ndim,
 			       const int64_t *sample_shape, uint64_t seed, struct ax_model **out)
 {
+	return ax_model_create_on(specs, n_layers, sample_ndim, sample_shape, seed, AX_CPU, out);
+}
+
+enum ax_status ax_model_create_on(const struct ax_layer_spec *specs, int n_layers,
+				  int sample_ndim, const int64_t *sample_shape, uint64_t seed,
+				  struct ax_device device, struct ax_model **out)
+{
 	struct ax_model *m;
 	struct ax_rng rng;
 	enum ax_status st;
@@ -282,7 +289,7 @@ enum ax_status ax_model_create(const struct ax_layer_spec *specs, int n_layers, 
 		st = AX_ERR_NOMEM;
 		goto fail;
 	}
-	st = ax_params_create(AX_CPU, &m->params);
+	st = ax_params_create(device, &m->params);
 	for (int i = 0; !st && i < n_layers; i++) {
 		m->layers[i].spec = specs[i];
 		m->layers[i].spec.name[AX_LAYER_NAME_MAX - 1] = '\0';

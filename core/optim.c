@@ -104,9 +104,6 @@ enum ax_status ax_optimizer_create(struct ax_params *params,
 		return st;
 	if (!ax_params_data(params))
 		return AX_ERROR(AX_ERR_STATE, "ax_optimizer_create: call ax_params_finalize first");
-	if (ax_params_device(params).kind != AX_DEVICE_CPU)
-		return AX_ERROR(AX_ERR_UNSUPPORTED, "optimizer %s: only CPU parameters in this "
-				"build", ax_optim_kind_name(o.kind));
 	if (o.kind == AX_OPTIM_SGD)
 		n_state = o.momentum > 0.0f ? 1 : 0;
 	else
@@ -116,14 +113,25 @@ enum ax_status ax_optimizer_create(struct ax_params *params,
 		return AX_ERR_NOMEM;
 	opt->params = params;
 	opt->options = o;
+	opt->device = ax_params_device(params);
 	for (int i = 0; i < n_state; i++) {
 		/* 16 floats minimum: ax_params_size is 0 for a store without parameters. */
 		int64_t size = ax_params_size(params);
+		size_t bytes = (size_t)(size ? size : 16) * sizeof(float);
 
-		opt->state[i] = ax_calloc((size_t)(size ? size : 16), sizeof(float));
-		if (!opt->state[i]) {
+		if (opt->device.kind == AX_DEVICE_CPU) {
+			opt->state[i] = ax_calloc(1, bytes);
+			st = opt->state[i] ? AX_OK : AX_ERR_NOMEM;
+		} else {
+			const struct ax_device_ops *dev = ax_device_ops_get(opt->device.kind);
+
+			st = dev->alloc(opt->device.index, bytes, (void **)&opt->state[i]);
+			if (!st)
+				st = dev->memset_zero(opt->device.index, opt->state[i], bytes);
+		}
+		if (st) {
 			ax_optimizer_destroy(opt);
-			return AX_ERR_NOMEM;
+			return st;
 		}
 		opt->n_state = i + 1;
 	}
@@ -135,8 +143,12 @@ void ax_optimizer_destroy(struct ax_optimizer *opt)
 {
 	if (!opt)
 		return;
-	for (int i = 0; i < opt->n_state; i++)
-		ax_free(opt->state[i]);
+	for (int i = 0; i < opt->n_state; i++) {
+		if (opt->device.kind == AX_DEVICE_CPU)
+			ax_free(opt->state[i]);
+		else if (opt->state[i])
+			ax_device_ops_get(opt->device.kind)->free(opt->device.index, opt->state[i]);
+	}
 	ax_free(opt);
 }
 
@@ -151,10 +163,16 @@ enum ax_status ax_optimizer_step(struct ax_optimizer *opt, float lr)
 		return AX_ERROR(AX_ERR_INVALID, "optimizer %s: learning rate must be finite and "
 				">= 0, got %g at step %lld", ax_optim_kind_name(opt->options.kind), lr,
 				(long long)opt->steps + 1);
-	if (opt->options.kind == AX_OPTIM_SGD)
+	if (opt->device.kind != AX_DEVICE_CPU) {
+		enum ax_status st = ax_optim_device_step(opt, lr);
+
+		if (st)
+			return st;
+	} else if (opt->options.kind == AX_OPTIM_SGD) {
 		ax_optim_sgd_step(opt, lr);
-	else
+	} else {
 		ax_optim_adam_step(opt, lr);
+	}
 	opt->steps++;
 	return AX_OK;
 }

@@ -41,6 +41,21 @@ static void adam_slice(int64_t n, float *restrict w, const float *restrict g,
 	}
 }
 
+struct ax_adam_scalars ax_adam_scalars(const struct ax_optimizer *opt, float lr)
+{
+	const struct ax_optim_options *o = &opt->options;
+	/* PyTorch counts steps from 1; bias corrections 1 - beta^t in double. */
+	double t = (double)(opt->steps + 1);
+	double bias_correction1 = 1.0 - pow((double)o->beta1, t);
+	double bias_correction2 = 1.0 - pow((double)o->beta2, t);
+	struct ax_adam_scalars s;
+
+	s.step_size = (float)((double)lr / bias_correction1);
+	s.inv_sqrt_bc2 = (float)(1.0 / sqrt(bias_correction2));
+	s.shrink = (float)(1.0 - (double)lr * (double)o->weight_decay);
+	return s;
+}
+
 void ax_optim_adam_step(struct ax_optimizer *opt, float lr)
 {
 	const struct ax_optim_options *o = &opt->options;
@@ -48,13 +63,8 @@ void ax_optim_adam_step(struct ax_optimizer *opt, float lr)
 	float *m = opt->state[0], *v = opt->state[1];
 	int count = ax_params_count(opt->params);
 	int decoupled = o->kind == AX_OPTIM_ADAMW;
-	/* PyTorch counts steps from 1; bias corrections 1 - beta^t in double. */
-	double t = (double)(opt->steps + 1);
-	double bias_correction1 = 1.0 - pow((double)o->beta1, t);
-	double bias_correction2 = 1.0 - pow((double)o->beta2, t);
-	float step_size = (float)((double)lr / bias_correction1);
-	float inv_sqrt_bc2 = (float)(1.0 / sqrt(bias_correction2));
-	float shrink = (float)(1.0 - (double)lr * (double)o->weight_decay);
+	struct ax_adam_scalars sc = ax_adam_scalars(opt, lr);
+	float step_size = sc.step_size, inv_sqrt_bc2 = sc.inv_sqrt_bc2, shrink = sc.shrink;
 
 	for (int i = 0; i < count; i++) {
 		unsigned flags = ax_params_flags(opt->params, i);

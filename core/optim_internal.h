@@ -7,6 +7,7 @@
 #include <stdint.h>
 
 #include "axon/optim.h"
+#include "axon/tensor.h"
 
 enum { AX_OPTIM_MAX_STATE = 2 };
 
@@ -16,11 +17,22 @@ struct ax_optimizer {
 	int n_state;                       /* buffers in use in state[] */
 	float *state[AX_OPTIM_MAX_STATE];  /* each (ax_params_size) floats, params layout */
 	int64_t steps;                     /* steps taken; the next one is steps + 1 */
+	struct ax_device device;           /* the parameters' device; state lives there */
 };
 
 /* One update of every non-frozen parameter; lr is already validated and the
  * caller bumps opt->steps afterwards. */
 void ax_optim_sgd_step(struct ax_optimizer *opt, float lr);
 void ax_optim_adam_step(struct ax_optimizer *opt, float lr); /* Adam and AdamW */
+
+/* optim_device.c: the same update on a GPU store, one fused launch over the
+ * flat buffers. Can fail (device errors). */
+enum ax_status ax_optim_device_step(struct ax_optimizer *opt, float lr);
+
+/* The per-step scalars of Adam/AdamW, shared by the CPU and GPU passes. */
+struct ax_adam_scalars {
+	float step_size, inv_sqrt_bc2, shrink;
+};
+struct ax_adam_scalars ax_adam_scalars(const struct ax_optimizer *opt, float lr);
 
 #endif

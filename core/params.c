@@ -6,6 +6,7 @@
  * parameter tensors are heap headers viewing those buffers. */
 #include <string.h>
 
+#include "cuda/flat.h"
 #include "internal.h"
 
 struct param_entry {
@@ -28,6 +29,12 @@ struct ax_params {
 	int64_t numel;
 	float *data;
 	float *grad;
+	/* Off the CPU: the slice table the flat-buffer kernels walk (device
+	 * memory) and the host copy it was uploaded from. */
+	struct ax_cuda_slice *slices_host;
+	struct ax_cuda_slice *slices_dev;
+	int n_slices;
+	int64_t max_slice;
 };
 
 enum ax_status ax_params_create(struct ax_device device, struct ax_params **out)
@@ -59,6 +66,9 @@ void ax_params_destroy(struct ax_params *params)
 		ax_free(params->entries[i].grad);
 	}
 	ax_free(params->entries);
+	ax_free(params->slices_host);
+	if (params->slices_dev)
+		params->dev->free(params->device.index, params->slices_dev);
 	if (params->data)
 		params->dev->free(params->device.index, params->data);
 	if (params->grad)
@@ -257,4 +267,61 @@ enum ax_status ax_params_set_frozen(struct ax_params *params, int i, int frozen)
 		params->entries[i].tensor->flags |= AX_TENSOR_REQUIRES_GRAD;
 	}
 	return AX_OK;
+}
+
+enum ax_status ax_params_slices(struct ax_params *params, const struct ax_cuda_slice **table,
+				int *n, int64_t *max_numel)
+{
+	struct ax_cuda_slice fresh[64], *want = fresh;
+	size_t bytes = (size_t)(params->count ? params->count : 1) * sizeof(*want);
+	int count = 0;
+	int64_t largest = 0;
+	enum ax_status st = AX_OK;
+
+	if (!params->finalized)
+		return AX_ERROR(AX_ERR_STATE, "parameters not finalized");
+	if (params->count > 64) {
+		want = ax_alloc(bytes);
+		if (!want)
+			return AX_ERR_NOMEM;
+	}
+	for (int i = 0; i < params->count; i++) {
+		const struct param_entry *e = &params->entries[i];
+
+		if (e->flags & AX_PARAM_FROZEN)
+			continue;
+		want[count] = (struct ax_cuda_slice){e->offset, e->numel,
+						     !(e->flags & AX_PARAM_NO_DECAY), 0};
+		largest = e->numel > largest ? e->numel : largest;
+		count++;
+	}
+	/* Upload only when the table changed (a parameter was frozen or thawed). */
+	if (!params->slices_dev || count != params->n_slices ||
+	    memcmp(want, params->slices_host, (size_t)count * sizeof(*want)) != 0) {
+		if (!params->slices_dev) {
+			params->slices_host = ax_alloc(bytes);
+			if (!params->slices_host) {
+				st = AX_ERR_NOMEM;
+				goto done;
+			}
+			st = params->dev->alloc(params->device.index, bytes,
+						(void **)&params->slices_dev);
+			if (st)
+				goto done;
+		}
+		memcpy(params->slices_host, want, (size_t)count * sizeof(*want));
+		st = params->dev->copy(params->device.index, params->slices_dev, want,
+				       (size_t)count * sizeof(*want), AX_COPY_H2D);
+		if (st)
+			goto done;
+		params->n_slices = count;
+		params->max_slice = largest;
+	}
+	*table = params->slices_dev;
+	*n = params->n_slices;
+	*max_numel = params->max_slice;
+done:
+	if (want != fresh)
+		ax_free(want);
+	return st;
 }

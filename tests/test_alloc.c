@@ -98,7 +98,7 @@ static void test_no_allocation_after_first_step(void **state)
 	static float x[B * IN];
 	static int32_t y[B];
 	const int64_t sizes[] = {IN, 256, 128, 10};
-	struct ax_ctx_options opt = {AX_CPU, 64 * 1024, 3};
+	struct ax_ctx_options opt = {.device = AX_CPU, .arena_chunk_bytes = 64 * 1024, .seed = 3};
 	struct ax_optim_options sgd_opt = {.kind = AX_OPTIM_SGD, .momentum = 0.9f,
 					   .weight_decay = 1e-4f, .nesterov = 1};
 	struct tmlp m;
@@ -139,7 +139,7 @@ static enum ax_status short_program(void)
 	int32_t y[B];
 	const int64_t sizes[] = {IN, 16, 8, 4};
 	/* A tiny first chunk so step 1 grows the arena several times. */
-	struct ax_ctx_options opt = {AX_CPU, 256, 3};
+	struct ax_ctx_options opt = {.device = AX_CPU, .arena_chunk_bytes = 256, .seed = 3};
 	struct ax_optim_options sgd_opt = {.kind = AX_OPTIM_SGD, .momentum = 0.9f};
 	struct tmlp m = {0};
 	struct ax_ctx *ctx = NULL;

@@ -109,7 +109,7 @@ static void test_status_messages(void **state)
 
 static void test_arena_grows_then_coalesces(void **state)
 {
-	struct ax_ctx_options opt = {AX_CPU, 4096, 0};
+	struct ax_ctx_options opt = {.device = AX_CPU, .arena_chunk_bytes = 4096};
 	struct ax_ctx *ctx;
 	struct ax_ctx_stats stats;
 
@@ -193,7 +193,7 @@ static void test_init_scales(void **state)
 
 static void test_cuda_stub_or_device(void **state)
 {
-	struct ax_ctx_options opt = {{AX_DEVICE_CUDA, 0}, 0, 0};
+	struct ax_ctx_options opt = {.device = {AX_DEVICE_CUDA, 0}};
 	struct ax_ctx *ctx = NULL;
 	enum ax_status st;
 

@@ -6,7 +6,7 @@
 
 struct ax_ctx *tu_ctx(uint64_t seed)
 {
-	struct ax_ctx_options opt = {AX_CPU, 0, seed};
+	struct ax_ctx_options opt = {.device = AX_CPU, .seed = seed};
 	struct ax_ctx *ctx = NULL;
 
 	TU_OK(ax_ctx_create(&opt, &ctx));

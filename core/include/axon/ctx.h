@@ -35,10 +35,19 @@ extern "C" {
 
 struct ax_ctx;
 
+/* Arithmetic of matmul and linear. Parameters, gradients, optimizer state and
+ * every other op stay f32 in both modes. */
+enum ax_precision {
+	AX_PRECISION_F32 = 0, /* f32 inputs, f32 accumulation (TF32 never used) */
+	AX_PRECISION_BF16,    /* CUDA only: operands rounded to bf16, f32 accumulation
+	                       * and output; the f32 master weights are unchanged */
+};
+
 struct ax_ctx_options {
 	struct ax_device device;   /* where ops run; AX_CPU by default */
 	size_t arena_chunk_bytes;  /* first arena chunk; 0 means 1 MiB */
 	uint64_t seed;             /* seeds the context RNG (dropout) */
+	enum ax_precision precision; /* AX_PRECISION_F32 unless set */
 };
 
 /* Called during ax_backward when a parameter's gradient is final: the tape

@@ -86,6 +86,13 @@ struct ax_model;
  * arguments. */
 enum ax_status ax_model_create(const struct ax_layer_spec *specs, int n_layers, int sample_ndim,
 			       const int64_t *sample_shape, uint64_t seed, struct ax_model **out);
+
+/* ax_model_create_on - the same with the parameters on `device`. They are
+ * initialised on the host from the same seed and copied, so a model has the
+ * same initial values on every device. */
+enum ax_status ax_model_create_on(const struct ax_layer_spec *specs, int n_layers,
+				  int sample_ndim, const int64_t *sample_shape, uint64_t seed,
+				  struct ax_device device, struct ax_model **out);
 void ax_model_destroy(struct ax_model *model);
 
 /* ax_model_forward - run the layers on x (batch, sample...) -> *out. Dropout
