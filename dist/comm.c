@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "axon/alloc.h"
+#include "axon/device.h"
 #include "dist_internal.h"
 
 enum ax_status ax_dist_mpi_status(int code, const char *what)
@@ -205,4 +206,31 @@ void ax_dist_abort(struct ax_dist *d, int code)
 {
 	(void)d;
 	MPI_Abort(MPI_COMM_WORLD, code);
+}
+
+enum ax_status ax_dist_pick_gpu(const struct ax_dist *d, int *index)
+{
+	int count = ax_cuda_count();
+	char host[256] = "?";
+
+	*index = -1;
+	if (count < 0)
+		return AX_ERROR(AX_ERR_UNSUPPORTED, "rank %d: device = cuda, but this axon was built "
+				"without CUDA; rebuild with -DAXON_CUDA=ON or set device = cpu",
+				d->rank);
+	gethostname(host, sizeof(host) - 1);
+	if (count == 0)
+		return AX_ERROR(AX_ERR_DEVICE, "rank %d on %s: device = cuda, but no GPU is visible "
+				"(CUDA_VISIBLE_DEVICES=%s); set device = cpu or run on a GPU node",
+				d->rank, host, getenv("CUDA_VISIBLE_DEVICES") ?
+				getenv("CUDA_VISIBLE_DEVICES") : "unset");
+	if (d->local_rank >= count)
+		return AX_ERROR(AX_ERR_DEVICE, "rank %d on %s is local rank %d of %d, but only %d "
+				"GPU(s) are visible there (CUDA_VISIBLE_DEVICES=%s): run at most one "
+				"rank per GPU (mpirun -np %d per node, or srun --gpus-per-task=1)",
+				d->rank, host, d->local_rank, d->local_world, count,
+				getenv("CUDA_VISIBLE_DEVICES") ? getenv("CUDA_VISIBLE_DEVICES") : "unset",
+				count);
+	*index = d->local_rank;
+	return AX_OK;
 }

@@ -22,7 +22,13 @@
  * parameters were not all used this step is started by finish() as well.
  *
  * With gradient accumulation, begin(communicate = 0) makes the hook count
- * nothing, so micro-batches before the last only accumulate locally. */
+ * nothing, so micro-batches before the last only accumulate locally.
+ *
+ * Parameters on a GPU use NCCL instead (cuda/nccl.c): the same buckets and
+ * hook, each bucket's all-reduce queued on the comm stream behind an event of
+ * the compute stream; every bucket, the last included, goes that way (no
+ * blocking call is better tuned there), and NCCL's average op replaces the
+ * scaling pass when the loss was not prescaled. */
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -56,6 +62,8 @@ struct ax_grad_sync {
 	float scale;             /* 1 / world */
 	MPI_Request *pending;    /* scratch for MPI_Testsome / Waitall */
 	int *indices;
+	struct ax_nccl *nccl;    /* GPU parameters: the NCCL transport */
+	double timeout;          /* NCCL: seconds finish() waits before aborting */
 	struct ax_grad_sync_stats stats;
 };
 
@@ -187,6 +195,7 @@ enum ax_status ax_grad_sync_create(struct ax_dist *dist, struct ax_params *param
 	}
 	s->stats.buckets = s->n_buckets;
 	ax_free(order);
+	s->timeout = 600.0;
 	*out = s;
 	return AX_OK;
 }
@@ -196,8 +205,9 @@ void ax_grad_sync_destroy(struct ax_grad_sync *s)
 	if (!s)
 		return;
 	for (int b = 0; b < s->n_buckets; b++)
-		if (s->buckets[b].request != MPI_REQUEST_NULL)
+		if (s->buckets && s->buckets[b].request != MPI_REQUEST_NULL)
 			MPI_Wait(&s->buckets[b].request, MPI_STATUS_IGNORE);
+	ax_nccl_destroy(s->nccl);
 	ax_free(s->buckets);
 	ax_free(s->refs);
 	ax_free(s->pending);
@@ -221,6 +231,11 @@ static int start_bucket(struct ax_grad_sync *s, struct bucket *b)
 	float *g = s->grad + b->start;
 	int64_t n = b->end - b->start;
 
+	if (s->nccl) {
+		b->started = 1;
+		/* Reported as an MPI-style code for the callers; the message is set. */
+		return ax_nccl_start(s->nccl, g, n, !s->prescaled) ? MPI_ERR_OTHER : MPI_SUCCESS;
+	}
 	if (!s->prescaled)
 		for (int64_t i = 0; i < n; i++)
 			g[i] *= s->scale;
@@ -274,7 +289,40 @@ void ax_grad_sync_ready(void *user, struct ax_tensor *param)
 		start_bucket(s, b); /* a failure shows up as an error at finish() */
 		s->stats.early_starts++;
 	}
-	progress(s);
+	if (!s->nccl)
+		progress(s);
+}
+
+static enum ax_status finish_nccl(struct ax_grad_sync *s, double t0)
+{
+	enum ax_status st;
+
+	for (int b = 0; b < s->n_buckets; b++) {
+		struct bucket *k = &s->buckets[b];
+
+		if (k->started)
+			continue;
+		if (b < s->n_buckets - 1)
+			s->stats.late_starts++;
+		if (start_bucket(s, k) != MPI_SUCCESS)
+			return ax_last_error_status();
+	}
+	st = ax_nccl_finish(s->nccl, s->timeout);
+	s->stats.wait_seconds += now() - t0;
+	return st;
+}
+
+enum ax_status ax_grad_sync_connect(struct ax_grad_sync *s)
+{
+	if (s->nccl || ax_params_device(s->params).kind != AX_DEVICE_CUDA ||
+	    ax_dist_world(s->dist) == 1)
+		return AX_OK;
+	return ax_nccl_create(s->dist, ax_params_device(s->params).index, &s->nccl);
+}
+
+void ax_grad_sync_set_timeout(struct ax_grad_sync *s, double seconds)
+{
+	s->timeout = seconds;
 }
 
 enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
@@ -284,6 +332,8 @@ enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
 
 	if (!s->communicate)
 		return AX_OK;
+	if (s->nccl)
+		return finish_nccl(s, t0);
 	for (int b = 0; b < s->n_buckets; b++) {
 		struct bucket *k = &s->buckets[b];
 

@@ -123,6 +123,25 @@ enum ax_status ax_grad_sync_finish(struct ax_grad_sync *sync);
 
 void ax_grad_sync_stats(const struct ax_grad_sync *sync, struct ax_grad_sync_stats *stats);
 
+/* ax_grad_sync_connect - collective: every rank calls it once after create.
+ * For parameters on GPUs (and more than one rank) it makes the NCCL
+ * communicator (rank 0's unique id goes out by MPI_Bcast); otherwise nothing.
+ * Kept apart from create so that a rank failing its set-up never leaves the
+ * others waiting inside it. Errors: AX_ERR_IO naming the NCCL call. */
+enum ax_status ax_grad_sync_connect(struct ax_grad_sync *sync);
+
+/* ax_grad_sync_set_timeout - on GPUs (NCCL), how long finish() waits for the
+ * all-reduces before it aborts the communicator and fails naming the phase
+ * (seconds <= 0: forever; default 600). The MPI path relies on the watchdog. */
+void ax_grad_sync_set_timeout(struct ax_grad_sync *sync, double seconds);
+
+/* ax_dist_pick_gpu - the GPU this rank drives: its local rank (ranks on one
+ * node take GPUs 0, 1, ... of those CUDA_VISIBLE_DEVICES leaves visible).
+ * Errors: AX_ERR_DEVICE when the node has more ranks than visible GPUs or
+ * none at all (naming rank, local rank, host and count), AX_ERR_UNSUPPORTED
+ * in a build without CUDA. */
+enum ax_status ax_dist_pick_gpu(const struct ax_dist *dist, int *index);
+
 #ifdef __cplusplus
 }
 #endif
