@@ -637,7 +637,8 @@ enum ax_status ax_ckpt_load(const char *path, struct ax_ckpt_meta *meta,
 	}
 	if (!st) {
 		/* Everything read: only now overwrite the live state. */
-		memcpy(ax_params_data(params), scratch, (size_t)size * sizeof(float));
+		memcpy((float *)(into->param_data ? into->param_data : ax_params_data(params)), scratch,
+		       (size_t)size * sizeof(float));
 		for (int b = 0; b < into->n_opt; b++)
 			memcpy((float *)into->opt_data[b], scratch + (size_t)(b + 1) * (size_t)size,
 			       (size_t)size * sizeof(float));

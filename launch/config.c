@@ -71,6 +71,8 @@ static const struct key keys[] = {
 	{"loop", "threads", T_INT, AT(threads), 0, 4096, NULL},
 	{"loop", "accumulate_steps", T_INT, AT(accumulate_steps), 1, 1 << 20, NULL},
 	{"loop", "bucket_kib", T_INT, AT(bucket_kib), 0, 1 << 22, NULL},
+	{"loop", "device", T_CHOICE, AT(device), 0, 0, "auto|cpu|cuda"},
+	{"loop", "precision", T_CHOICE, AT(precision), 0, 0, "f32|bf16"},
 	{"output", "dir", T_PATH, AT(dir), 0, 0, NULL},
 	{"checkpoint", "every_steps", T_INT, AT(ckpt_every_steps), 0, 9.2e18, NULL},
 	{"checkpoint", "every_minutes", T_FLOAT, AT(ckpt_every_minutes), 0, 1e6, NULL},
@@ -105,6 +107,8 @@ void ax_config_defaults(struct ax_config *cfg)
 	strcpy(cfg->loss, "cross_entropy");
 	cfg->min_delta = 0.0f;
 	cfg->accumulate_steps = 1;
+	strcpy(cfg->device, "auto");
+	strcpy(cfg->precision, "f32");
 	cfg->ckpt_every_minutes = 10.0f;
 	cfg->ckpt_keep_last = 3;
 	cfg->nan_patience = 3;
@@ -459,6 +463,10 @@ static enum ax_status check(struct parse_ctx *p)
 	p->line = line_of(p, "loop", "early_stopping_metric");
 	if (c->early_stopping_metric[0] && !c->val[0])
 		return fail_at(p, "[loop] early_stopping_metric needs [data] val%s%s%s", "", "", "");
+	p->line = line_of(p, "loop", "precision");
+	if (strcmp(c->precision, "bf16") == 0 && strcmp(c->device, "cpu") == 0)
+		return fail_at(p, "[loop] precision = bf16 runs on GPUs only; use device = cuda (or "
+			       "auto) or precision = f32%s%s%s", "", "", "");
 	p->line = line_of(p, "loop", "label_smoothing");
 	if (strcmp(c->loss, "mse") == 0 && c->label_smoothing > 0)
 		return fail_at(p, "[loop] label_smoothing applies to cross_entropy only%s%s%s", "", "",

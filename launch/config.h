@@ -64,6 +64,8 @@ struct ax_config {
 	int threads;                 /* BLAS threads per rank; 0 = the cores available */
 	int64_t accumulate_steps;    /* micro-batches per optimizer step */
 	int64_t bucket_kib;          /* gradient all-reduce bucket size; 0 = default */
+	char device[8];              /* auto, cpu, cuda */
+	char precision[8];           /* f32, bf16 (matmul/linear on CUDA) */
 
 	/* [output] */
 	char dir[AX_CONFIG_PATH_MAX];

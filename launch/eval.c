@@ -77,7 +77,7 @@ static enum ax_status open_session(struct session *s, const struct cli *cli)
 				"test in %s", cli->config);
 	st = ax_dataset_open(s->data, &s->ds);
 	if (!st)
-		st = ax_run_model(&s->cfg, ax_dataset_info(s->ds), s->data, &s->model);
+		st = ax_run_model(&s->cfg, ax_dataset_info(s->ds), s->data, AX_CPU, &s->model);
 	if (!st)
 		st = ax_weights_load(ax_model_params(s->model), cli->weights, 0, NULL);
 	if (!st)

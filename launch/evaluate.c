@@ -33,16 +33,49 @@ void ax_run_report(const char *command, enum ax_status st)
 	fprintf(stderr, "axon %s: %s\n", command, st ? ax_last_error() : "ok");
 }
 
+enum ax_status ax_run_input(struct ax_ctx *ctx, enum ax_dtype dtype, int ndim,
+			    const int64_t *shape, void *host, struct ax_tensor **out)
+{
+	enum ax_status st;
+	struct ax_tensor *t;
+
+	if (ax_ctx_device(ctx).kind == AX_DEVICE_CPU)
+		return ax_tensor_wrap(ctx, dtype, ndim, shape, host, out);
+	st = ax_tensor_new(ctx, dtype, ndim, shape, 0, &t);
+	if (!st)
+		st = ax_tensor_upload(t, host, (size_t)ax_tensor_numel(t) * ax_dtype_size(dtype));
+	*out = st ? NULL : t;
+	return st;
+}
+
+enum ax_status ax_run_host_f32(struct ax_ctx *ctx, const struct ax_tensor *t, const float **out)
+{
+	size_t bytes = (size_t)ax_tensor_numel(t) * sizeof(float);
+	enum ax_status st;
+	void *host;
+
+	if (t->device.kind == AX_DEVICE_CPU) {
+		*out = t->data;
+		return AX_OK;
+	}
+	host = ax_ctx_alloc(ctx, bytes ? bytes : 1);
+	if (!host)
+		return AX_ERR_NOMEM;
+	st = ax_tensor_download(t, host, bytes);
+	*out = st ? NULL : host;
+	return st;
+}
+
 enum ax_status ax_run_model(const struct ax_config *cfg, const struct ax_dataset_info *info,
-			    const char *data_dir, struct ax_model **out)
+			    const char *data_dir, struct ax_device device, struct ax_model **out)
 {
 	struct ax_model *model;
 	int64_t shape[AX_MAX_DIMS];
 	int ndim, last;
 	enum ax_status st;
 
-	st = ax_model_create(cfg->layers, cfg->n_layers, info->sample_ndim, info->sample_shape,
-			     (uint64_t)cfg->model_seed, &model);
+	st = ax_model_create_on(cfg->layers, cfg->n_layers, info->sample_ndim, info->sample_shape,
+				(uint64_t)cfg->model_seed, device, &model);
 	if (st)
 		return st;
 	last = ax_model_num_layers(model) - 1;
@@ -103,6 +136,7 @@ enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struc
 	while (!st) {
 		int64_t xs[AX_MAX_DIMS + 1], width;
 		struct ax_tensor *x, *y, *out, *loss;
+		const float *logits = NULL, *loss_value = NULL;
 
 		st = ax_loader_next(loader, &b);
 		if (st == AX_ERR_RANGE) { /* the loader's "no more data": the pass is complete */
@@ -114,31 +148,36 @@ enum ax_status ax_run_evaluate(struct ax_model *model, struct ax_ctx *ctx, struc
 			break;
 		xs[0] = b.size;
 		memcpy(xs + 1, info->sample_shape, sizeof(int64_t) * (size_t)info->sample_ndim);
-		st = ax_tensor_wrap(ctx, AX_F32, info->sample_ndim + 1, xs, b.inputs, &x);
+		st = ax_run_input(ctx, AX_F32, info->sample_ndim + 1, xs, b.inputs, &x);
 		if (!st)
 			st = ax_model_forward(model, ctx, x, &out);
 		width = st ? 0 : out->shape[out->ndim - 1];
 		if (!st && info->target_kind == AX_TARGET_CLASS) {
 			struct ax_ce_options ce = {cfg->label_smoothing, -100};
 
-			st = ax_tensor_wrap(ctx, AX_I32, 1, &b.size, b.labels, &y);
+			st = ax_run_input(ctx, AX_I32, 1, &b.size, b.labels, &y);
 			if (!st)
 				st = ax_cross_entropy(ctx, out, y, &ce, &loss);
-			if (!st && result->confusion)
-				st = ax_confusion_add_logits(result->confusion, out->data, b.labels, b.size);
 		} else if (!st) {
 			int64_t ts[2] = {b.size, info->target_dim};
 
-			st = ax_tensor_wrap(ctx, AX_F32, 2, ts, b.targets, &y);
+			st = ax_run_input(ctx, AX_F32, 2, ts, b.targets, &y);
 			if (!st)
 				st = ax_mse(ctx, out, y, &loss);
 		}
+		/* Metrics are computed on the host (one copy of the logits per batch on a GPU). */
+		if (!st)
+			st = ax_run_host_f32(ctx, out, &logits);
+		if (!st)
+			st = ax_run_host_f32(ctx, loss, &loss_value);
+		if (!st && info->target_kind == AX_TARGET_CLASS && result->confusion)
+			st = ax_confusion_add_logits(result->confusion, logits, b.labels, b.size);
 		if (!st) {
-			loss_sum += (double)*(float *)loss->data * (double)b.size;
+			loss_sum += (double)*loss_value * (double)b.size;
 			result->samples += b.size;
 		}
 		if (!st && per_batch)
-			st = per_batch(user, &b, out->data, width);
+			st = per_batch(user, &b, logits, width);
 		if (!st)
 			st = ax_ctx_reset(ctx);
 		else

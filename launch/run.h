@@ -24,7 +24,17 @@ int ax_run_threads(int requested);
  * the dataset: for cross-entropy the last layer must give num_classes
  * outputs; for MSE, target_dim. Errors name the layer and the dataset. */
 enum ax_status ax_run_model(const struct ax_config *cfg, const struct ax_dataset_info *info,
-			    const char *data_dir, struct ax_model **out);
+			    const char *data_dir, struct ax_device device, struct ax_model **out);
+
+/* ax_run_input - a batch tensor on ctx's device from host memory: a view of
+ * `host` on the CPU, an uploaded copy in the step arena on a GPU. */
+enum ax_status ax_run_input(struct ax_ctx *ctx, enum ax_dtype dtype, int ndim,
+			    const int64_t *shape, void *host, struct ax_tensor **out);
+
+/* ax_run_host_f32 - t's values readable on the host: t->data on the CPU, a
+ * downloaded copy in ctx's host arena (valid until ax_ctx_reset) on a GPU. */
+enum ax_status ax_run_host_f32(struct ax_ctx *ctx, const struct ax_tensor *t, const float **out);
+
 
 /* One pass over a dataset in evaluation mode (no grad, no dropout, natural
  * order, every sample once). With `dist` (may be NULL) each rank evaluates its

@@ -79,6 +79,34 @@ static enum ax_status make_dirs(const char *path)
 
 static void loader_options(const struct trainer *t, struct ax_loader_options *lo_out);
 
+/* [loop] device: cpu, cuda (one GPU per rank: the local rank's; an error when
+ * a node has more ranks than GPUs) or auto (cuda when every rank of the node
+ * can have a GPU, else cpu). All ranks must come to the same answer; ax_cmd_train
+ * checks that after set-up. */
+static enum ax_status pick_device(struct trainer *t)
+{
+	const char *want = t->cfg.device;
+	int count = ax_cuda_count(), index;
+	enum ax_status st;
+
+	t->device = AX_CPU;
+	if (strcmp(want, "cpu") == 0)
+		return AX_OK;
+	if (strcmp(want, "auto") == 0 && (count <= 0 || ax_dist_local_world(t->dist) > count)) {
+		if (strcmp(t->cfg.precision, "bf16") == 0)
+			return AX_ERROR(AX_ERR_INVALID, "config %s: precision = bf16 needs a GPU per "
+					"rank, but device = auto found %d GPU(s) for %d local rank(s); "
+					"use precision = f32", t->cfg.source, count < 0 ? 0 : count,
+					ax_dist_local_world(t->dist));
+		return AX_OK;
+	}
+	st = ax_dist_pick_gpu(t->dist, &index);
+	if (st)
+		return st;
+	t->device = (struct ax_device){AX_DEVICE_CUDA, index};
+	return AX_OK;
+}
+
 static enum ax_status setup(struct trainer *t)
 {
 	struct ax_config *c = &t->cfg;
@@ -106,7 +134,10 @@ static enum ax_status setup(struct trainer *t)
 	if (st)
 		return st;
 	info = ax_dataset_info(t->train);
-	st = ax_run_model(c, info, c->train, &t->model);
+	st = pick_device(t);
+	if (st)
+		return st;
+	st = ax_run_model(c, info, c->train, t->device, &t->model);
 	if (st)
 		return st;
 	/* Accuracy, precision, ... of a regression are always 0: the run would stop
@@ -174,9 +205,30 @@ static enum ax_status setup(struct trainer *t)
 		if (st)
 			return st;
 	}
-	st = ax_ctx_create(NULL, &t->ctx);
-	if (st)
-		return st;
+	{
+		struct ax_ctx_options co = {.device = t->device};
+
+		co.precision = strcmp(c->precision, "bf16") == 0 ? AX_PRECISION_BF16 : AX_PRECISION_F32;
+		st = ax_ctx_create(&co, &t->ctx);
+		if (st)
+			return st;
+	}
+	if (t->device.kind != AX_DEVICE_CPU) {
+		/* Two slots: the next step's batch uploads while this one computes. */
+		int64_t per_sample = 1;
+
+		for (int d = 0; d < info->sample_ndim; d++)
+			per_sample *= info->sample_shape[d];
+		t->stage_x_bytes = ((size_t)(t->micro_batch * per_sample) * sizeof(float) + 255) /
+				   256 * 256;
+		t->stage_y_bytes = (size_t)t->micro_batch *
+				   (info->target_kind == AX_TARGET_CLASS ? sizeof(int32_t)
+									  : sizeof(float) *
+										    (size_t)info->target_dim);
+		st = ax_stager_create(t->device, 2, t->stage_x_bytes + t->stage_y_bytes, &t->stager);
+		if (st)
+			return st;
+	}
 	ax_ctx_set_grad_ready(t->ctx, ax_grad_sync_ready, t->sync);
 
 	/* The run directory: the resolved config first, so any run can be repeated. */
@@ -271,6 +323,7 @@ static void teardown(struct trainer *t)
 	ax_grad_sync_destroy(t->sync);
 	free(t->config_text);
 	ax_loader_destroy(t->loader);
+	ax_stager_destroy(t->stager);
 	ax_confusion_destroy(t->confusion);
 	ax_optimizer_destroy(t->opt);
 	ax_model_destroy(t->model);
@@ -281,29 +334,83 @@ static void teardown(struct trainer *t)
 
 /* ---- the loop ---- */
 
-/* One micro-batch: forward, loss, backward. Returns the local loss in *value. */
-static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, float *value)
+/* Where a batch's tensors come from: host memory on the CPU; on a GPU the
+ * staging ring, which uploads asynchronously (inputs at the start of the
+ * slot, labels or targets after them). */
+static enum ax_status stage(struct trainer *t, const struct ax_batch *b, void **xd, void **yd)
+{
+	const struct ax_dataset_info *info = ax_dataset_info(t->train);
+	size_t x_bytes = (size_t)b->size * sizeof(float), y_bytes;
+	char *host, *base;
+	enum ax_status st;
+
+	for (int d = 0; d < info->sample_ndim; d++)
+		x_bytes *= (size_t)info->sample_shape[d];
+	if (t->device.kind == AX_DEVICE_CPU) {
+		*xd = b->inputs;
+		*yd = b->labels ? (void *)b->labels : (void *)b->targets;
+		return AX_OK;
+	}
+	y_bytes = (size_t)b->size * (b->labels ? sizeof(int32_t)
+					       : sizeof(float) * (size_t)info->target_dim);
+	host = ax_stager_host(t->stager);
+	if (!host)
+		return ax_last_error_status();
+	memcpy(host, b->inputs, x_bytes);
+	memcpy(host + t->stage_x_bytes, b->labels ? (void *)b->labels : (void *)b->targets, y_bytes);
+	st = ax_stager_submit(t->stager, t->stage_x_bytes + y_bytes, (void **)&base);
+	if (st)
+		return st;
+	*xd = base;
+	*yd = base + t->stage_x_bytes;
+	return AX_OK;
+}
+
+/* GPU runs: read and upload the next step's first batch while the GPU works
+ * on this step's backward. The loader's cursor before the read is kept, so a
+ * checkpoint taken now still resumes at that batch. */
+static enum ax_status read_ahead(struct trainer *t)
+{
+	enum ax_status st;
+
+	ax_loader_cursor(t->loader, &t->next_cursor);
+	st = ax_loader_next(t->loader, &t->next);
+	if (st == AX_ERR_RANGE) {
+		ax_clear_error();
+		t->next_end = 1;
+		return AX_OK;
+	}
+	if (!st)
+		st = stage(t, &t->next, &t->next_x, &t->next_y);
+	t->have_next = !st;
+	return st;
+}
+
+/* One micro-batch: forward, loss, backward, queued on the context's device.
+ * *loss is the local loss tensor (on the device; read it before the reset). */
+static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, void *xd, void *yd,
+				 struct ax_tensor **loss_out)
 {
 	const struct ax_dataset_info *info = ax_dataset_info(t->train);
 	const struct ax_ce_options ce = {t->cfg.label_smoothing, -100};
 	int64_t xs[AX_MAX_DIMS + 1];
-	struct ax_tensor *x, *y, *out, *loss, *scaled;
+	struct ax_tensor *x, *y, *out, *loss = NULL, *scaled;
 	double t0 = ax_train_now(), t1;
 	enum ax_status st;
 
 	xs[0] = b->size;
 	memcpy(xs + 1, info->sample_shape, sizeof(int64_t) * (size_t)info->sample_ndim);
-	st = ax_tensor_wrap(t->ctx, AX_F32, info->sample_ndim + 1, xs, b->inputs, &x);
+	st = ax_tensor_wrap(t->ctx, AX_F32, info->sample_ndim + 1, xs, xd, &x);
 	if (!st)
 		st = ax_model_forward(t->model, t->ctx, x, &out);
 	if (!st && info->target_kind == AX_TARGET_CLASS) {
-		st = ax_tensor_wrap(t->ctx, AX_I32, 1, &b->size, (void *)b->labels, &y);
+		st = ax_tensor_wrap(t->ctx, AX_I32, 1, &b->size, yd, &y);
 		if (!st)
 			st = ax_cross_entropy(t->ctx, out, y, &ce, &loss);
 	} else if (!st) {
 		int64_t ts[2] = {b->size, info->target_dim};
 
-		st = ax_tensor_wrap(t->ctx, AX_F32, 2, ts, b->targets, &y);
+		st = ax_tensor_wrap(t->ctx, AX_F32, 2, ts, yd, &y);
 		if (!st)
 			st = ax_mse(t->ctx, out, y, &loss);
 	}
@@ -322,7 +429,7 @@ static enum ax_status micro_step(struct trainer *t, const struct ax_batch *b, fl
 	if (!st)
 		st = ax_backward(t->ctx, scaled);
 	t->prof.backward += ax_train_now() - t1;
-	*value = st ? NAN : *(float *)loss->data;
+	*loss_out = loss;
 	return st;
 }
 
@@ -386,9 +493,24 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 
 		st = ax_params_zero_grad(t->params);
 		for (int64_t m = 0; !st && m < k; m++) {
+			struct ax_tensor *loss = NULL;
+			const float *lv = NULL;
+			void *xd = NULL, *yd = NULL;
+
 			t0 = ax_train_now();
 			ax_coord_beat(t->step, "data");
-			st = ax_loader_next(t->loader, &b);
+			if (t->have_next) {
+				b = t->next;
+				xd = t->next_x;
+				yd = t->next_y;
+				t->have_next = 0;
+			} else if (t->next_end) {
+				st = AX_ERR_RANGE;
+			} else {
+				st = ax_loader_next(t->loader, &b);
+				if (!st)
+					st = stage(t, &b, &xd, &yd);
+			}
 			t->prof.data += ax_train_now() - t0;
 			if (st == AX_ERR_RANGE) {
 				ax_clear_error();
@@ -402,7 +524,13 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 			last_in_epoch |= b.last_in_epoch;
 			ax_coord_beat(t->step, "forward");
 			ax_grad_sync_begin(t->sync, m == k - 1);
-			st = micro_step(t, &b, &value);
+			st = micro_step(t, &b, xd, yd, &loss);
+			/* The GPU runs backward while the host reads the next batch. */
+			if (!st && m == k - 1 && t->device.kind != AX_DEVICE_CPU)
+				st = read_ahead(t);
+			if (!st)
+				st = ax_run_host_f32(t->ctx, loss, &lv);
+			value = st ? NAN : *lv;
 			if (!st)
 				st = ax_ctx_reset(t->ctx);
 			else
@@ -517,6 +645,22 @@ static uint64_t model_hash(const struct ax_params *params)
 	return h;
 }
 
+/* Rank 0's initial weights everywhere (on GPUs through the host copies). */
+static enum ax_status broadcast_weights(struct trainer *t)
+{
+	size_t bytes = (size_t)ax_params_size(t->params) * sizeof(float);
+	enum ax_status st;
+
+	if (t->device.kind == AX_DEVICE_CPU)
+		return ax_dist_broadcast(t->dist, ax_params_data(t->params), bytes, 0);
+	st = ax_train_pull_state(t);
+	if (!st)
+		st = ax_dist_broadcast(t->dist, t->host_params, bytes, 0);
+	if (!st)
+		st = ax_train_push_state(t);
+	return st;
+}
+
 /* Set-up is over when every rank says it went well; a rank that failed
  * prints why, the others say which rank stopped them. */
 static enum ax_status agree(struct trainer *t, enum ax_status st, const char *phase)
@@ -600,8 +744,14 @@ int ax_cmd_train(int argc, char **argv)
 	 * used the same seed; this makes it so whatever the initialisation). Only
 	 * now: every rank has a model, of the same shapes. */
 	if (!st)
-		st = ax_dist_broadcast(t->dist, ax_params_data(t->params),
-				       (size_t)ax_params_size(t->params) * sizeof(float), 0);
+		st = ax_dist_check_same(t->dist, (uint64_t)t->device.kind, "device kind (cpu or cuda)");
+	if (!st)
+		st = broadcast_weights(t);
+	/* Collective: the NCCL communicator of GPU runs (nothing on CPUs). */
+	if (!st)
+		st = agree(t, ax_grad_sync_connect(t->sync), "connecting the GPUs (NCCL)");
+	if (!st)
+		ax_grad_sync_set_timeout(t->sync, t->cfg.watchdog_seconds);
 	if (!st)
 		st = agree(t, open_run_dir(t), "creating the run directory");
 	if (!st)
@@ -611,10 +761,16 @@ int ax_cmd_train(int argc, char **argv)
 	if (!st)
 		st = agree(t, start_loader(t, have_cursor ? &cursor : NULL), "starting the data loader");
 	if (!st && t->rank == 0) {
+		char where[160] = "cpu";
+
+		if (t->device.kind != AX_DEVICE_CPU &&
+		    ax_device_ops_get(t->device.kind)->describe(t->device.index, where, sizeof(where)))
+			ax_clear_error();
 		printf("axon %s: training %s on %s (%lld samples), %d rank(s) x %d BLAS thread(s), "
-		       "global batch %lld, run dir %s\n", ax_version(), t->cfg.source, t->cfg.train,
-		       (long long)ax_dataset_info(t->train)->num_samples, t->world, t->threads,
-		       (long long)t->cfg.batch_size, t->cfg.dir);
+		       "global batch %lld, device %s%s, run dir %s\n", ax_version(), t->cfg.source,
+		       t->cfg.train, (long long)ax_dataset_info(t->train)->num_samples, t->world,
+		       t->threads, (long long)t->cfg.batch_size, where,
+		       strcmp(t->cfg.precision, "bf16") == 0 ? " bf16" : "", t->cfg.dir);
 		ax_model_summary(t->model, stdout);
 	}
 	if (!st) {

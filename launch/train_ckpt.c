@@ -22,11 +22,15 @@ static void rng_for_rank(struct trainer *t, int rank, struct ax_rng *rng)
 	ax_rng_init(rng, (uint64_t)t->cfg.model_seed * 0x9E3779B97F4A7C15ULL + (uint64_t)rank + 1);
 }
 
+/* The host arrays a checkpoint reads and a load writes: the live buffers on
+ * the CPU, the host copies (t->host_*) on a GPU. */
 static void tensors_of(struct trainer *t, struct ax_ckpt_tensors *tt)
 {
+	int gpu = t->device.kind != AX_DEVICE_CPU;
+
 	memset(tt, 0, sizeof(*tt));
 	tt->params = t->params;
-	tt->param_data = ax_params_data(t->params);
+	tt->param_data = gpu ? t->host_params : ax_params_data(t->params);
 	tt->n_opt = ax_optimizer_state_count(t->opt);
 	if (tt->n_opt > AX_CKPT_MAX_OPT_BUFFERS)
 		tt->n_opt = AX_CKPT_MAX_OPT_BUFFERS;
@@ -34,8 +38,50 @@ static void tensors_of(struct trainer *t, struct ax_ckpt_tensors *tt)
 		float *buf = NULL;
 
 		ax_optimizer_state(t->opt, i, &tt->opt_names[i], &buf);
-		tt->opt_data[i] = buf;
+		tt->opt_data[i] = gpu ? t->host_state[i] : buf;
 	}
+}
+
+/* Copy the parameters and optimizer state between device and host copies. */
+static enum ax_status move_state(struct trainer *t, enum ax_copy_kind kind)
+{
+	const struct ax_device_ops *dev = ax_device_ops_get(t->device.kind);
+	size_t bytes = (size_t)ax_params_size(t->params) * sizeof(float);
+	enum ax_status st;
+	int n = ax_optimizer_state_count(t->opt);
+
+	if (t->device.kind == AX_DEVICE_CPU)
+		return AX_OK;
+	if (!t->host_params) {
+		t->host_params = calloc(1, bytes ? bytes : 1);
+		for (int i = 0; i < n && i < 2; i++)
+			t->host_state[i] = calloc(1, bytes ? bytes : 1);
+		if (!t->host_params || (n > 0 && !t->host_state[0]) || (n > 1 && !t->host_state[1]))
+			return AX_ERROR(AX_ERR_NOMEM, "train: out of memory for host copies of the "
+					"state (%zu bytes each)", bytes);
+	}
+	st = kind == AX_COPY_D2H ? dev->copy(t->device.index, t->host_params,
+					     ax_params_data(t->params), bytes, kind)
+				 : dev->copy(t->device.index, ax_params_data(t->params),
+					     t->host_params, bytes, kind);
+	for (int i = 0; !st && i < n && i < 2; i++) {
+		float *buf = NULL;
+
+		ax_optimizer_state(t->opt, i, NULL, &buf);
+		st = kind == AX_COPY_D2H ? dev->copy(t->device.index, t->host_state[i], buf, bytes, kind)
+					 : dev->copy(t->device.index, buf, t->host_state[i], bytes, kind);
+	}
+	return st;
+}
+
+enum ax_status ax_train_pull_state(struct trainer *t)
+{
+	return move_state(t, AX_COPY_D2H);
+}
+
+enum ax_status ax_train_push_state(struct trainer *t)
+{
+	return move_state(t, AX_COPY_H2D);
 }
 
 enum ax_status ax_train_ckpt_setup(struct trainer *t)
@@ -60,6 +106,10 @@ void ax_train_ckpt_teardown(struct trainer *t)
 {
 	ax_ckpt_saver_destroy(t->saver);
 	t->saver = NULL;
+	free(t->host_params);
+	free(t->host_state[0]);
+	free(t->host_state[1]);
+	t->host_params = t->host_state[0] = t->host_state[1] = NULL;
 }
 
 enum ax_status ax_train_ckpt_save(struct trainer *t, int wait, int as_best)
@@ -89,7 +139,11 @@ enum ax_status ax_train_ckpt_save(struct trainer *t, int wait, int as_best)
 	t->last_saved_step = t->step;
 	if (t->rank != 0)
 		goto done;
-	ax_loader_cursor(t->loader, &cursor);
+	/* A batch read ahead for the next step is not consumed yet. */
+	if (t->have_next)
+		cursor = t->next_cursor;
+	else
+		ax_loader_cursor(t->loader, &cursor);
 	meta->step = t->step;
 	meta->epoch = t->epoch;
 	meta->data_seed = cursor.seed;
@@ -106,6 +160,9 @@ enum ax_status ax_train_ckpt_save(struct trainer *t, int wait, int as_best)
 		meta->rng_seed[r] = (uint64_t)rngs[2 * r];
 		meta->rng_counter[r] = (uint64_t)rngs[2 * r + 1];
 	}
+	st = ax_train_pull_state(t);
+	if (st)
+		goto done;
 	tensors_of(t, &tt);
 	/* The previous save must be over before retention runs (it would take
 	 * the in-flight save's step-N.tmp for a leftover). A failed save (a full
@@ -147,6 +204,11 @@ static enum ax_status load_everywhere(struct trainer *t, const char *which, int 
 	int all_ok, first_bad;
 
 	*found = 0;
+	if (t->device.kind != AX_DEVICE_CPU && !t->host_params) {
+		st = ax_train_pull_state(t); /* allocates the host copies */
+		if (st)
+			return st;
+	}
 	tensors_of(t, &tt);
 	if (t->rank == 0) {
 		if (explicit_path) {
@@ -177,11 +239,13 @@ static enum ax_status load_everywhere(struct trainer *t, const char *which, int 
 		return st;
 	st = ax_dist_broadcast(t->dist, meta, sizeof(*meta), 0);
 	if (!st)
-		st = ax_dist_broadcast(t->dist, ax_params_data(t->params),
+		st = ax_dist_broadcast(t->dist, (void *)tt.param_data,
 				       (size_t)ax_params_size(t->params) * sizeof(float), 0);
 	for (int i = 0; !st && i < tt.n_opt; i++)
 		st = ax_dist_broadcast(t->dist, (void *)tt.opt_data[i],
 				       (size_t)ax_params_size(t->params) * sizeof(float), 0);
+	if (!st)
+		st = ax_train_push_state(t);
 	*found = !st;
 	return st;
 }

@@ -54,6 +54,17 @@ struct trainer {
 	int64_t attempts;            /* step attempts, skipped ones included (the NaN fault hook) */
 	double last_save;            /* when the last checkpoint was submitted */
 	int64_t last_saved_step;
+	/* the device (train.c): a GPU run keeps the batch staging ring, the
+	 * next step's first batch uploaded ahead, and host copies of the
+	 * parameters and optimizer state for checkpoints (train_ckpt.c) */
+	struct ax_device device;
+	struct ax_stager *stager;
+	size_t stage_x_bytes, stage_y_bytes;
+	int have_next, next_end;          /* a staged batch waits; or the data ended */
+	struct ax_batch next;             /* its metadata (host pointers not used) */
+	void *next_x, *next_y;            /* where it is on the device */
+	struct ax_data_cursor next_cursor; /* the loader's cursor before it was read */
+	float *host_params, *host_state[2];
 };
 
 double ax_train_now(void);
@@ -67,6 +78,10 @@ enum ax_status ax_train_save_weights(struct trainer *t, const char *file, int64_
 				     int64_t epoch, const char *metric, double value);
 
 /* train_ckpt.c */
+/* GPU runs: copy parameters and optimizer state between the device and the
+ * host copies (no-ops on the CPU). */
+enum ax_status ax_train_pull_state(struct trainer *t);
+enum ax_status ax_train_push_state(struct trainer *t);
 enum ax_status ax_train_ckpt_setup(struct trainer *t);
 /* Resume per --resume: fills t->step/epoch/..., returns the data cursor to
  * start the loader from in *cursor (*have_cursor 0 when starting fresh). */

@@ -657,7 +657,7 @@ static const char hash_base[] =
 static int change_key(const char *section, const char *key, const char *value,
 		      struct ax_config *cfg)
 {
-	char candidates[10][160], set[400];
+	char candidates[12][160], set[400];
 	int n = 0;
 	double number;
 	char *end;
@@ -675,7 +675,7 @@ static int change_key(const char *section, const char *key, const char *value,
 		}
 		/* choices and paths */
 		for (const char *const *c = (const char *const[]){"sgd", "adam", "cosine", "mse",
-								    "val_f1", NULL};
+								    "val_f1", "cpu", "bf16", NULL};
 		     *c; c++)
 			if (strcmp(*c, value) != 0)
 				snprintf(candidates[n++], sizeof(candidates[0]), "%s", *c);

@@ -50,8 +50,11 @@ struct ax_ckpt_meta {
 	uint64_t rng_seed[AX_CKPT_MAX_RANKS], rng_counter[AX_CKPT_MAX_RANKS]; /* per rank */
 };
 
-/* The tensors: flat arrays in the layout of `params` (names and shapes come
- * from it). opt_names[i] names optimizer buffer i ("exp_avg", ...). */
+/* The tensors: flat host arrays in the layout of `params` (names and shapes
+ * come from it). opt_names[i] names optimizer buffer i ("exp_avg", ...). For
+ * parameters on a GPU, param_data and opt_data are host copies (the trainer
+ * downloads before a save and uploads after a load); ax_ckpt_load writes into
+ * param_data (ax_params_data(params) when it is NULL) and opt_data. */
 struct ax_ckpt_tensors {
 	const struct ax_params *params;
 	const float *param_data;
