@@ -7,10 +7,24 @@
 #include "gradcheck.h"
 
 static uint64_t next_seed = 12345;
+static struct ax_device gc_device = {AX_DEVICE_CPU, 0};
 
 void gc_set_seed(uint64_t seed)
 {
 	next_seed = seed;
+}
+
+struct ax_device gc_set_device(struct ax_device device)
+{
+	struct ax_device previous = gc_device;
+
+	gc_device = device;
+	return previous;
+}
+
+static int on_cpu(void)
+{
+	return gc_device.kind == AX_DEVICE_CPU;
 }
 
 struct prepared {
@@ -117,11 +131,28 @@ static int prepare(struct prepared *p, const struct gc_input *spec, struct ax_rn
 	return 0;
 }
 
+/* On a device: the whole physical buffer goes up as one 1-D arena tensor,
+ * whose header then becomes the view (shape and the strides set below). */
+static enum ax_status upload_tensor(struct ax_ctx *ctx, struct prepared *p, struct ax_tensor **out)
+{
+	const int64_t elems = (int64_t)p->buf_elems;
+	enum ax_status st = ax_tensor_new(ctx, p->spec.dtype, 1, &elems, 0, out);
+
+	if (!st)
+		st = ax_tensor_upload(*out, p->buf, p->buf_elems * ax_dtype_size(p->spec.dtype));
+	if (!st)
+		st = ax_tensor_set_shape(*out, p->spec.ndim, p->spec.shape);
+	return st;
+}
+
 static enum ax_status make_tensor(struct ax_ctx *ctx, struct prepared *p, struct ax_tensor **out)
 {
-	enum ax_status st = ax_tensor_wrap(ctx, p->spec.dtype, p->spec.ndim, p->spec.shape,
-					   p->buf, out);
+	enum ax_status st;
 
+	if (on_cpu())
+		st = ax_tensor_wrap(ctx, p->spec.dtype, p->spec.ndim, p->spec.shape, p->buf, out);
+	else
+		st = upload_tensor(ctx, p, out);
 	if (st)
 		return st;
 	for (int d = 0; d < p->spec.ndim; d++)
@@ -150,6 +181,45 @@ static double loss_of(const struct ax_tensor *y, const float *cot)
 	return total;
 }
 
+/* The loss of an output on a device: the span of memory y's view covers is
+ * downloaded (a 1-D header over the same first element, so no kernel takes
+ * part), then read through y's strides on the host. */
+static enum ax_status device_loss(const struct ax_tensor *y, const float *cot, double *loss)
+{
+	struct ax_tensor span = *y, host = *y;
+	int64_t extent = 1;
+	enum ax_status st;
+	float *buf;
+
+	*loss = 0.0;
+	if (ax_tensor_numel(y) == 0)
+		return AX_OK;
+	for (int d = 0; d < y->ndim; d++)
+		extent += (y->shape[d] - 1) * y->stride[d];
+	buf = malloc((size_t)extent * sizeof(float));
+	if (!buf)
+		return AX_ERR_NOMEM;
+	span.ndim = 1;
+	span.shape[0] = extent;
+	span.stride[0] = 1;
+	st = ax_tensor_download(&span, buf, (size_t)extent * sizeof(float));
+	if (!st) {
+		host.data = buf;
+		*loss = loss_of(&host, cot);
+	}
+	free(buf);
+	return st;
+}
+
+static enum ax_status output_loss(const struct ax_tensor *y, const float *cot, double *loss)
+{
+	if (on_cpu()) {
+		*loss = loss_of(y, cot);
+		return AX_OK;
+	}
+	return device_loss(y, cot, loss);
+}
+
 static enum ax_status forward(struct ax_ctx *ctx, struct prepared *ps, int n,
 			      struct ax_tensor **tensors, gc_build_fn build, void *arg,
 			      const struct ax_rng *rng_start, struct ax_tensor **y)
@@ -168,7 +238,7 @@ int gc_check(const char *label, int n, const struct gc_input *inputs, gc_build_f
 	     void *arg, const struct gc_tol *tol_in)
 {
 	struct gc_tol tol = tol_in ? *tol_in : GC_TOL_DEFAULT;
-	struct ax_ctx_options opt = {AX_CPU, 0, 0};
+	struct ax_ctx_options opt = {.device = gc_device};
 	struct prepared ps[8];
 	struct ax_tensor *tensors[8], *y = NULL;
 	struct ax_ctx *ctx = NULL;
@@ -212,7 +282,13 @@ int gc_check(const char *label, int n, const struct gc_input *inputs, gc_build_f
 	{
 		struct ax_tensor *seed_t;
 
-		st = ax_tensor_wrap(ctx, AX_F32, y->ndim, y->shape, cot, &seed_t);
+		if (on_cpu()) {
+			st = ax_tensor_wrap(ctx, AX_F32, y->ndim, y->shape, cot, &seed_t);
+		} else {
+			st = ax_tensor_new(ctx, AX_F32, y->ndim, y->shape, 0, &seed_t);
+			if (!st)
+				st = ax_tensor_upload(seed_t, cot, (size_t)ny * sizeof(float));
+		}
 		if (!st)
 			st = ax_backward_with(ctx, y, seed_t);
 		if (st)
@@ -224,8 +300,16 @@ int gc_check(const char *label, int n, const struct gc_input *inputs, gc_build_f
 		analytic[k] = calloc((size_t)(ps[k].numel ? ps[k].numel : 1), sizeof(float));
 		if (!analytic[k])
 			goto done;
-		/* A checked input that got no gradient has a zero one. */
-		if (tensors[k]->grad) {
+		/* A checked input that got no gradient has a zero one. Gradients
+		 * are contiguous, so on a device they come down in one copy. */
+		if (!tensors[k]->grad || ps[k].numel == 0) {
+			continue;
+		} else if (!on_cpu()) {
+			st = ax_tensor_download(tensors[k]->grad, analytic[k],
+						(size_t)ps[k].numel * sizeof(float));
+			if (st)
+				goto error;
+		} else {
 			struct ax_tensor *g = tensors[k]->grad;
 
 			for (int64_t i = 0; i < ps[k].numel; i++) {
@@ -258,12 +342,16 @@ int gc_check(const char *label, int n, const struct gc_input *inputs, gc_build_f
 			st = forward(ctx, ps, n, tensors, build, arg, &rng_start, &y);
 			if (st)
 				goto error;
-			lp = loss_of(y, cot);
+			st = output_loss(y, cot, &lp);
+			if (st)
+				goto error;
 			buf[off] = xm;
 			st = forward(ctx, ps, n, tensors, build, arg, &rng_start, &y);
 			if (st)
 				goto error;
-			lm = loss_of(y, cot);
+			st = output_loss(y, cot, &lm);
+			if (st)
+				goto error;
 			buf[off] = x0;
 			num = (lp - lm) / ((double)xp - (double)xm);
 			ana = analytic[k][i];

@@ -69,4 +69,13 @@ int gc_check(const char *label, int n, const struct gc_input *inputs, gc_build_f
  * unless set (so a failure report prints it and can be replayed). */
 void gc_set_seed(uint64_t seed);
 
+/* gc_set_device - run the graphs of later gc_check calls on `device` (the
+ * CPU until set); returns the previous device. On a device other than the
+ * CPU each forward pass uploads every input's physical buffer (padding
+ * included, so transposed and strided inputs stay views with the same
+ * strides) into an arena tensor, the cotangent is uploaded, and the output
+ * and the analytic gradients are downloaded so the loss is still summed in
+ * double on the host. The CPU path is unchanged (inputs wrap host memory). */
+struct ax_device gc_set_device(struct ax_device device);
+
 #endif
