@@ -48,6 +48,12 @@ make_workdir
 export OPENBLAS_NUM_THREADS=1 OMPI_ALLOW_RUN_AS_ROOT=1 OMPI_ALLOW_RUN_AS_ROOT_CONFIRM=1
 unset AXON_FAULT_NAN_STEPS
 
+# Time limits: tests/run.sh --sanitize sets AXON_TEST_SLOWDOWN (8), and a
+# loaded machine slows the sanitized build a further 2-3x, so the limits are
+# generous there; they only decide how long a hung run is waited for.
+T60=$((60 * ${AXON_TEST_SLOWDOWN:-1}))
+T30=$((30 * ${AXON_TEST_SLOWDOWN:-1}))
+
 BG="" PID="" MOUNTED=""
 cleanup() {
 	[ -n "$PID" ] && kill -9 "$PID" 2>/dev/null
@@ -226,14 +232,14 @@ dir = run
 EOF
 
 # The reference: uninterrupted.
-run ref 0 timeout -s KILL 60 "$AXON" train cfg.ini --set output.dir=ref
+run ref 0 timeout -s KILL "$T60" "$AXON" train cfg.ini --set output.dir=ref
 contains ref.out "trained 1200 steps"
 
 # ---- usr1, term: a signal mid-run, then --resume auto ----
 for sig in USR1 TERM; do
 	case_start "${sig,,}"
 	dir=run_$sig
-	start "$dir" 60 "$AXON" train cfg.ini --set output.dir="$dir"
+	start "$dir" "$T60" "$AXON" train cfg.ini --set output.dir="$dir"
 	wait_for "$dir" -d "$dir/checkpoints/step-0000000100"
 	kill -"$sig" "$PID"
 	finish "$dir" 75 "SIG$sig mid-run should save a checkpoint and exit 75"
@@ -250,7 +256,7 @@ for sig in USR1 TERM; do
 	[ ! -e "$dir/model.h5" ] || fail "SIG$sig: a stopped run wrote model.h5"
 	run verify_sig 0 "$AXON" ckpt verify "$ckpt"
 	contains verify_sig.out "sound"
-	run "resume_$sig" 0 timeout -s KILL 60 "$AXON" train cfg.ini --set output.dir="$dir" --resume auto
+	run "resume_$sig" 0 timeout -s KILL "$T60" "$AXON" train cfg.ini --set output.dir="$dir" --resume auto
 	contains "resume_$sig.out" "resume: continuing from $ckpt (step $step,"
 	contains "resume_$sig.out" "trained 1200 steps"
 	same_weights ref/model.h5 "$dir/model.h5" "SIG$sig + --resume auto is not bit-identical"
@@ -259,7 +265,7 @@ done
 
 # ---- kill: SIGKILL mid-run (between saves), then --resume auto ----
 case_start kill
-start kill 60 "$AXON" train cfg.ini
+start kill "$T60" "$AXON" train cfg.ini
 # 50 steps after the save of step 300: not in the middle of a (small) save.
 wait_for kill -d run/checkpoints/step-0000000300
 until grep -q '"type":"train","step":350,' run/metrics.jsonl; do
@@ -271,7 +277,7 @@ finish kill 137
 last=$(newest run/checkpoints)
 [ -n "$last" ] || fail "kill: no committed checkpoint after the kill"
 verify_all run/checkpoints
-run resume_kill 0 timeout -s KILL 60 "$AXON" train cfg.ini --resume auto
+run resume_kill 0 timeout -s KILL "$T60" "$AXON" train cfg.ini --resume auto
 contains resume_kill.out "resume: continuing from run/checkpoints/$last ("
 contains resume_kill.out "trained 1200 steps"
 same_weights ref/model.h5 run/model.h5 "SIGKILL + --resume auto is not bit-identical"
@@ -291,22 +297,22 @@ run flip_verify_dir 1 "$AXON" ckpt verify run/checkpoints
 contains flip_verify_dir.out "FAIL $bad"
 contains flip_verify_dir.out "a resume would load $prev"
 # --resume PATH: exactly that checkpoint, or a clear failure.
-run flip_path 1 timeout -s KILL 60 "$AXON" train cfg.ini --resume "run/checkpoints/$bad"
+run flip_path 1 timeout -s KILL "$T60" "$AXON" train cfg.ini --resume "run/checkpoints/$bad"
 contains flip_path.err "run/checkpoints/$bad"
 contains flip_path.err "damaged"
-run missing_path 1 timeout -s KILL 60 "$AXON" train cfg.ini --resume run/checkpoints/step-0000099999
+run missing_path 1 timeout -s KILL "$T60" "$AXON" train cfg.ini --resume run/checkpoints/step-0000099999
 contains missing_path.err "checkpoint run/checkpoints/step-0000099999: No such file or directory"
 lacks missing_path.out "trained" "--resume to a missing checkpoint trained anyway"
 # --resume auto: skip it, say why, continue from the previous one.
 rm run/model.h5
-run flip_auto 0 timeout -s KILL 60 "$AXON" train cfg.ini --resume auto
+run flip_auto 0 timeout -s KILL "$T60" "$AXON" train cfg.ini --resume auto
 contains flip_auto.out "resume: skipping run/checkpoints/$bad: "
 contains flip_auto.out "state.h5 is damaged (CRC-32"
 contains flip_auto.out "resume: continuing from run/checkpoints/$prev ("
 same_weights ref/model.h5 run/model.h5 "resumed from the checkpoint before the damaged one"
 verify_all run/checkpoints # the final save replaced the damaged step
 # --resume none: the checkpoints are there, and ignored.
-run fresh 0 timeout -s KILL 60 "$AXON" train cfg.ini --resume none --set loop.steps=60
+run fresh 0 timeout -s KILL "$T60" "$AXON" train cfg.ini --resume none --set loop.steps=60
 lacks fresh.out "resume:" "--resume none resumed"
 contains fresh.out "trained 60 steps"
 if weights_equal ref/model.h5 run/model.h5 2>/dev/null; then
@@ -349,7 +355,7 @@ keep_last = 2
 [output]
 dir = big
 EOF
-run big_ref 0 timeout -s KILL 60 "$AXON" train big.ini --set output.dir=big_ref \
+run big_ref 0 timeout -s KILL "$T60" "$AXON" train big.ini --set output.dir=big_ref \
 	--set checkpoint.every_steps=0
 # check_restart LOG LEFTOVERS NEWEST - the restart logged the removal of every
 # leftover of the kill and continued from the newest committed checkpoint.
@@ -363,7 +369,7 @@ check_restart() {
 hit=0 from="" resume=()
 declare -a check_tmp check_last
 for attempt in 1 2 3; do
-	start "big$attempt" 60 "$AXON" train big.ini "${resume[@]}"
+	start "big$attempt" "$T60" "$AXON" train big.ini "${resume[@]}"
 	# Wait for a checkpoint newer than the one this attempt resumed from.
 	until [ -n "$(newest big/checkpoints 2>/dev/null)" ] &&
 		[ "$(newest big/checkpoints)" != "$from" ]; do
@@ -387,7 +393,7 @@ for attempt in 1 2 3; do
 		check_restart "big$attempt.out" "${check_tmp[attempt - 1]}" "${check_last[attempt - 1]}"
 	fi
 done
-run big_last 0 timeout -s KILL 60 "$AXON" train big.ini --resume auto
+run big_last 0 timeout -s KILL "$T60" "$AXON" train big.ini --resume auto
 check_restart big_last.out "${check_tmp[3]}" "${check_last[3]}"
 [ "$hit" -ge 1 ] || fail "mid-save: none of the 3 kills landed in a save (no step-N.tmp left); saves too fast?"
 [ -z "$(leftovers big/checkpoints)" ] || fail "mid-save: leftovers after a clean run: $(leftovers big/checkpoints)"
@@ -407,7 +413,7 @@ else
 	MOUNTED=$WORK/full
 	# 21 k parameters: about 300 KiB a checkpoint, 3 fit in 1 MiB. No
 	# validation, so no best.h5 write ends the run before the final save.
-	run full 1 timeout -s KILL 60 "$AXON" train cfg.ini --set output.dir=full/run --set data.val= \
+	run full 1 timeout -s KILL "$T60" "$AXON" train cfg.ini --set output.dir=full/run --set data.val= \
 		--set model.fc1="linear 128" --set model.fc2="linear 128" --set loop.steps=200 \
 		--set checkpoint.every_steps=20 --set checkpoint.keep_last=100
 	contains full.err "axon train: checkpoint save failed, training continues: checkpoint: writing"
@@ -433,14 +439,14 @@ case_done
 case_start nan
 small=(--set model.fc1="linear 64" --set model.fc2="linear 64" --set loop.steps=120
 	--set loop.log_every=10 --set loop.eval_every=0 --set checkpoint.every_steps=20)
-AXON_FAULT_NAN_STEPS=30 run nan1 0 timeout -s KILL 30 "$AXON" train cfg.ini "${small[@]}" \
+AXON_FAULT_NAN_STEPS=30 run nan1 0 timeout -s KILL "$T30" "$AXON" train cfg.ini "${small[@]}" \
 	--set output.dir=nan1
 contains nan1.out "nan guard: step 30 has a non-finite gradient norm; update skipped (1 in a row)"
 lacks nan1.out "rolled back"
 contains nan1.out "trained 120 steps"
 contains nan1/metrics.jsonl '{"type":"nan","step":30,"in_a_row":1}'
 # Six in a row after the checkpoint of step 40, patience 3: two roll-backs.
-AXON_FAULT_NAN_STEPS=45,46,47,48,49,50 run nan6 0 timeout -s KILL 30 "$AXON" train cfg.ini \
+AXON_FAULT_NAN_STEPS=45,46,47,48,49,50 run nan6 0 timeout -s KILL "$T30" "$AXON" train cfg.ini \
 	"${small[@]}" --set checkpoint.nan_patience=3 --set checkpoint.nan_lr_factor=0.5 \
 	--set output.dir=nan6
 contains nan6.out "nan guard: step 45 has a non-finite gradient norm; update skipped (3 in a row)"
@@ -497,7 +503,7 @@ else
 	run mpi_ref 0 timeout -k 5 90 "$MPIRUN" --oversubscribe -np 2 "$AXON" train cfg.ini "${mpi[@]}" \
 		--set output.dir=mpi_ref
 	contains mpi_ref.out "trained 1500 steps (16 epochs) on 2 rank(s)"
-	start mpi2 90 "$MPIRUN" --oversubscribe -np 2 "$AXON" train cfg.ini "${mpi[@]}" \
+	start mpi2 "$((90 * ${AXON_TEST_SLOWDOWN:-1}))" "$MPIRUN" --oversubscribe -np 2 "$AXON" train cfg.ini "${mpi[@]}" \
 		--set output.dir=mpi
 	wait_for mpi2 -d mpi/checkpoints/step-0000000100
 	kill -USR1 "$PID" # mpirun forwards it to the ranks
