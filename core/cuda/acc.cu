@@ -26,7 +26,7 @@
  * loops); offsets are always 64-bit. */
 #include <stdint.h>
 
-#include "common.cuh"
+#include "layout.cuh"
 
 #define COL_TEAM 8          /* warps per block sharing 32 outputs in the column kernel */
 #define MAX_SLICES 4096     /* bound on the partial sums per output (scratch, 2nd pass) */
@@ -37,58 +37,6 @@
 namespace {
 
 /* ---- layouts (host) ---- */
-
-/* 1 when l's strides are row-major dense for its shape. */
-static int layout_dense(const ax_cu_layout *l)
-{
-	int64_t expect = 1;
-
-	for (int d = l->ndim - 1; d >= 0; d--) {
-		if (l->shape[d] != 1 && l->stride[d] != expect)
-			return 0;
-		expect *= l->shape[d];
-	}
-	return 1;
-}
-
-/* Drop size-1 axes and fuse axis d into d-1 where every layout allows it
- * (stride[d-1] == stride[d] * shape[d]), then recompute `contiguous`. All
- * `count` layouts share l[0]'s shape; the row-major order of the elements is
- * unchanged, so a linear index means the same element before and after. */
-static void merge_layouts(ax_cu_layout *l, int count)
-{
-	int ndim = l[0].ndim, n = 0, m = -1;
-
-	for (int d = 0; d < ndim; d++) {
-		if (l[0].shape[d] == 1)
-			continue;
-		for (int k = 0; k < count; k++) {
-			l[k].shape[n] = l[k].shape[d];
-			l[k].stride[n] = l[k].stride[d];
-		}
-		n++;
-	}
-	for (int d = 0; d < n; d++) {
-		int fuse = m >= 0;
-
-		for (int k = 0; k < count && fuse; k++)
-			fuse = l[k].stride[m] == l[k].stride[d] * l[k].shape[d];
-		if (!fuse)
-			m++;
-		for (int k = 0; k < count; k++) {
-			l[k].shape[m] = fuse ? l[k].shape[m] * l[k].shape[d] : l[k].shape[d];
-			l[k].stride[m] = l[k].stride[d];
-		}
-	}
-	for (int k = 0; k < count; k++) {
-		l[k].ndim = m + 1;
-		for (int d = m + 1; d < AX_MAX_DIMS; d++) {
-			l[k].shape[d] = 1;
-			l[k].stride[d] = 0;
-		}
-		l[k].contiguous = layout_dense(&l[k]);
-	}
-}
 
 /* An empty layout (no axes: one element at offset 0). */
 static ax_cu_layout layout_empty(void)
@@ -147,48 +95,6 @@ static int same_shape(const struct ax_tensor *a, const struct ax_tensor *b)
 
 /* ---- index math (device) ---- */
 
-/* Offsets of row-major index i in two layouts of one shape (a's): one
- * division per axis but the outermost, whose index is what is left. I is the
- * index type: uint32_t when every index fits, int64_t otherwise. */
-template <typename I>
-__device__ __forceinline__ void offsets2(const ax_cu_layout &a, const ax_cu_layout &b, I i,
-					 int64_t *oa, int64_t *ob)
-{
-	int64_t sa = 0, sb = 0;
-
-	for (int d = a.ndim - 1; d > 0; d--) {
-		I size = (I)a.shape[d];
-		I q = i / size;
-		I r = i - q * size;
-
-		sa += (int64_t)r * a.stride[d];
-		sb += (int64_t)r * b.stride[d];
-		i = q;
-	}
-	if (a.ndim > 0) {
-		sa += (int64_t)i * a.stride[0];
-		sb += (int64_t)i * b.stride[0];
-	}
-	*oa = sa;
-	*ob = sb;
-}
-
-template <typename I>
-__device__ __forceinline__ int64_t offset1(const ax_cu_layout &l, I i)
-{
-	int64_t off = 0;
-
-	if (l.contiguous)
-		return (int64_t)i;
-	for (int d = l.ndim - 1; d > 0; d--) {
-		I size = (I)l.shape[d];
-		I q = i / size;
-
-		off += (int64_t)(i - q * size) * l.stride[d];
-		i = q;
-	}
-	return l.ndim > 0 ? off + (int64_t)i * l.stride[0] : off;
-}
 
 /* ---- kernels ---- */
 
@@ -229,7 +135,7 @@ __global__ void acc_strided_kernel(float *dst, const float *src, ax_cu_layout ld
 	AX_CU_GRID_STRIDE(i, n) {
 		int64_t od, os;
 
-		offsets2<I>(ld, ls, (I)i, &od, &os);
+		ax_cu_offsets2<I>(ld, ls, (I)i, &od, &os);
 		dst[od] += src[os];
 	}
 }
@@ -266,9 +172,9 @@ __global__ void acc_reduce_rows_kernel(reduce_args a, int64_t items)
 		int64_t od, os;
 		float sum = 0.0f;
 
-		offsets2<I>(a.dk, a.sk, (I)m, &od, &os);
+		ax_cu_offsets2<I>(a.dk, a.sk, (I)m, &od, &os);
 		for (int64_t r = r0 + lane; r < r1; r += 32)
-			sum += a.src[os + offset1<I>(a.sr, (I)r)];
+			sum += a.src[os + ax_cu_offset1<I>(a.sr, (I)r)];
 		sum = ax_cu_warp_sum(sum);
 		if (lane == 0) {
 			if (a.partial)
@@ -300,9 +206,9 @@ __global__ void acc_reduce_cols_kernel(reduce_args a, int64_t tiles, int64_t ite
 			int64_t r0 = s * a.chunk;
 			int64_t r1 = r0 + a.chunk < a.R ? r0 + a.chunk : a.R;
 
-			offsets2<I>(a.dk, a.sk, (I)m, &od, &os);
+			ax_cu_offsets2<I>(a.dk, a.sk, (I)m, &od, &os);
 			for (int64_t r = r0 + threadIdx.y; r < r1; r += COL_TEAM)
-				sum += a.src[os + offset1<I>(a.sr, (I)r)];
+				sum += a.src[os + ax_cu_offset1<I>(a.sr, (I)r)];
 		}
 		part[threadIdx.y][threadIdx.x] = sum;
 		__syncthreads();
@@ -328,7 +234,7 @@ __global__ void copy_strided_kernel(T *dst, const T *src, ax_cu_layout ld, ax_cu
 	AX_CU_GRID_STRIDE(i, n) {
 		int64_t od, os;
 
-		offsets2<I>(ld, ls, (I)i, &od, &os);
+		ax_cu_offsets2<I>(ld, ls, (I)i, &od, &os);
 		dst[od] = src[os];
 	}
 }
@@ -436,7 +342,7 @@ static enum ax_status reduce(struct ax_ctx *ctx, float *dst, const float *src,
 	a.sk.contiguous = 1;
 	a.sr = layout_empty();
 	layout_push(&a.sr, S, a.M);
-	a.sr.contiguous = layout_dense(&a.sr);
+	a.sr.contiguous = ax_cu_layout_dense(&a.sr);
 	a.R = S;
 	a.chunk = S;
 	return reduce_pass(stream, a, a.M == 1, 1);
@@ -467,7 +373,7 @@ enum ax_status ax_cuda_acc(struct ax_ctx *ctx, struct ax_tensor *dst, const stru
 				ax_shape_str(dst->ndim, dst->shape, bufd, sizeof(bufd)));
 	l[0] = ax_cu_layout_bcast(dst, big->ndim, big->shape);
 	l[1] = ax_cu_layout_bcast(src, big->ndim, big->shape);
-	merge_layouts(l, 2);
+	ax_cu_merge_layouts(l, 2);
 
 	/* Split the axes: dst stride 0 (size > 1 after merging) is reduced. */
 	dk = layout_empty();
@@ -481,9 +387,9 @@ enum ax_status ax_cuda_acc(struct ax_ctx *ctx, struct ax_tensor *dst, const stru
 			layout_push(&sk, l[1].shape[d], l[1].stride[d]);
 		}
 	}
-	dk.contiguous = layout_dense(&dk);
-	sk.contiguous = layout_dense(&sk);
-	sr.contiguous = layout_dense(&sr);
+	dk.contiguous = ax_cu_layout_dense(&dk);
+	sk.contiguous = ax_cu_layout_dense(&sk);
+	sr.contiguous = ax_cu_layout_dense(&sr);
 
 	if (sr.ndim > 0) {
 		/* Rows kernel when the innermost axis is reduced and long enough
@@ -538,7 +444,7 @@ enum ax_status ax_cuda_copy(struct ax_ctx *ctx, struct ax_tensor *dst, const str
 		return AX_OK;
 	l[0] = ax_cu_layout_of(dst);
 	l[1] = ax_cu_layout_of(src);
-	merge_layouts(l, 2);
+	ax_cu_merge_layouts(l, 2);
 	if (l[0].contiguous && l[1].contiguous)
 		return AX_CUDA_CHECK(cudaMemcpyAsync(dst->data, src->data, (size_t)n * elem,
 						     cudaMemcpyDeviceToDevice, stream));

@@ -28,7 +28,7 @@
 #include <math.h>
 #include <stdint.h>
 
-#include "common.cuh"
+#include "layout.cuh"
 
 /* Everything up to the entry points has internal linkage, so kernels and
  * helpers of the same name in other .cu files cannot collide. */
@@ -36,100 +36,8 @@ namespace {
 
 /* ---- layouts (host) ---- */
 
-/* 1 when l's strides are row-major dense for its shape. */
-static int layout_dense(const ax_cu_layout *l)
-{
-	int64_t expect = 1;
-
-	for (int d = l->ndim - 1; d >= 0; d--) {
-		if (l->shape[d] != 1 && l->stride[d] != expect)
-			return 0;
-		expect *= l->shape[d];
-	}
-	return 1;
-}
-
-/* Drop size-1 axes and fuse axis d into d-1 where every layout allows it
- * (stride[d-1] == stride[d] * shape[d]), then recompute `contiguous`. All
- * `count` layouts share l[0]'s shape; the row-major order of the elements is
- * unchanged, so a linear index means the same element before and after. */
-static void merge_layouts(ax_cu_layout *l, int count)
-{
-	int ndim = l[0].ndim, n = 0, m = -1;
-
-	for (int d = 0; d < ndim; d++) {
-		if (l[0].shape[d] == 1)
-			continue;
-		for (int k = 0; k < count; k++) {
-			l[k].shape[n] = l[k].shape[d];
-			l[k].stride[n] = l[k].stride[d];
-		}
-		n++;
-	}
-	for (int d = 0; d < n; d++) {
-		int fuse = m >= 0;
-
-		for (int k = 0; k < count && fuse; k++)
-			fuse = l[k].stride[m] == l[k].stride[d] * l[k].shape[d];
-		if (!fuse)
-			m++;
-		for (int k = 0; k < count; k++) {
-			l[k].shape[m] = fuse ? l[k].shape[m] * l[k].shape[d] : l[k].shape[d];
-			l[k].stride[m] = l[k].stride[d];
-		}
-	}
-	for (int k = 0; k < count; k++) {
-		l[k].ndim = m + 1;
-		for (int d = m + 1; d < AX_MAX_DIMS; d++) {
-			l[k].shape[d] = 1;
-			l[k].stride[d] = 0;
-		}
-		l[k].contiguous = layout_dense(&l[k]);
-	}
-}
-
 /* ---- index math (device) ---- */
 
-/* Offsets of row-major index i in two layouts of one shape (a's): one
- * division per axis but the outermost, whose index is what is left. I is the
- * index type: uint32_t when every index fits, int64_t otherwise. */
-template <typename I>
-__device__ __forceinline__ void offsets2(const ax_cu_layout &a, const ax_cu_layout &b, I i,
-					 int64_t *oa, int64_t *ob)
-{
-	int64_t sa = 0, sb = 0;
-
-	for (int d = a.ndim - 1; d > 0; d--) {
-		I size = (I)a.shape[d];
-		I q = i / size;
-		I r = i - q * size;
-
-		sa += (int64_t)r * a.stride[d];
-		sb += (int64_t)r * b.stride[d];
-		i = q;
-	}
-	if (a.ndim > 0) {
-		sa += (int64_t)i * a.stride[0];
-		sb += (int64_t)i * b.stride[0];
-	}
-	*oa = sa;
-	*ob = sb;
-}
-
-template <typename I>
-__device__ __forceinline__ int64_t offset1(const ax_cu_layout &l, I i)
-{
-	int64_t off = 0;
-
-	for (int d = l.ndim - 1; d > 0; d--) {
-		I size = (I)l.shape[d];
-		I q = i / size;
-
-		off += (int64_t)(i - q * size) * l.stride[d];
-		i = q;
-	}
-	return l.ndim > 0 ? off + (int64_t)i * l.stride[0] : off;
-}
 
 /* ---- numerics shared by forward and backward (device) ---- */
 
@@ -353,7 +261,7 @@ __global__ void binary_fwd_kernel(float *y, const float *a, const float *b, ax_c
 		int64_t oa = i, ob = i;
 
 		if constexpr (!Dense)
-			offsets2<I>(la, lb, (I)i, &oa, &ob);
+			ax_cu_offsets2<I>(la, lb, (I)i, &oa, &ob);
 		y[i] = op(a[oa], b[ob]);
 	}
 }
@@ -370,7 +278,7 @@ __global__ void binary_grad_kernel(float *dst, const float *g, const float *x, c
 		float u = 0.0f, v = 0.0f;
 
 		if constexpr (!Dense)
-			offsets2<I>(lx, ly, (I)i, &ox, &oy);
+			ax_cu_offsets2<I>(lx, ly, (I)i, &ox, &oy);
 		if constexpr (Term::uses_x)
 			u = x[ox];
 		if constexpr (Term::uses_y)
@@ -393,7 +301,7 @@ __global__ void unary_fwd_kernel(float *y, const T *x, ax_cu_layout lx, int64_t 
 		int64_t o = i;
 
 		if constexpr (!Dense)
-			o = offset1<I>(lx, (I)i);
+			o = ax_cu_offset1<I>(lx, (I)i);
 		y[i] = op((float)x[o]);
 	}
 }
@@ -411,7 +319,7 @@ __global__ void unary_grad_kernel(float *dst, const float *g, const float *saved
 			int64_t o = i;
 
 			if constexpr (!Dense)
-				o = offset1<I>(ls, (I)i);
+				o = ax_cu_offset1<I>(ls, (I)i);
 			v = saved[o];
 		}
 		dst[i] = __fadd_rn(dst[i], term(g[i], v));
@@ -440,7 +348,7 @@ static enum ax_status binary_forward(struct ax_ctx *ctx, struct ax_node *node, O
 		return AX_OK;
 	l[0] = ax_cu_layout_bcast(node->in[0], out->ndim, out->shape);
 	l[1] = ax_cu_layout_bcast(node->in[1], out->ndim, out->shape);
-	merge_layouts(l, 2);
+	ax_cu_merge_layouts(l, 2);
 	if (l[0].contiguous && l[1].contiguous)
 		binary_fwd_kernel<Op, true, int64_t>
 			<<<grid, AX_CU_THREADS, 0, stream>>>(y, a, b, l[0], l[1], n, op);
@@ -495,7 +403,7 @@ static enum ax_status binary_backward(struct ax_ctx *ctx, struct ax_node *node, 
 		y = g;
 	l[0] = ax_cu_layout_bcast(x, out->ndim, out->shape);
 	l[1] = ax_cu_layout_bcast(y, out->ndim, out->shape);
-	merge_layouts(l, 2);
+	ax_cu_merge_layouts(l, 2);
 	int dense = (!Term::uses_x || l[0].contiguous) && (!Term::uses_y || l[1].contiguous);
 	const float *gp = (const float *)g->data;
 	const float *xp = (const float *)x->data, *yp = (const float *)y->data;
@@ -548,7 +456,7 @@ static enum ax_status unary_forward_from(struct ax_ctx *ctx, struct ax_node *nod
 	if (n == 0)
 		return AX_OK;
 	l = ax_cu_layout_of(x);
-	merge_layouts(&l, 1);
+	ax_cu_merge_layouts(&l, 1);
 	if (l.contiguous)
 		unary_fwd_kernel<Op, T, true, int64_t>
 			<<<grid, AX_CU_THREADS, 0, stream>>>(y, xp, l, n, op);
@@ -586,7 +494,7 @@ static enum ax_status unary_backward(struct ax_ctx *ctx, struct ax_node *node, T
 	if (!saved)
 		saved = node->out->grad;
 	l = ax_cu_layout_of(saved);
-	merge_layouts(&l, 1);
+	ax_cu_merge_layouts(&l, 1);
 
 	cudaStream_t stream = ax_cuda_stream(ctx);
 	unsigned grid = ax_cu_grid(n, AX_CU_THREADS);
