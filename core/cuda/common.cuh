@@ -135,4 +135,28 @@ __device__ __forceinline__ float ax_cu_block_max(float v, float *scratch)
 	return ax_cu_warp_max(v);
 }
 
+/* The same in double, for reductions the CPU accumulates in double. */
+__device__ __forceinline__ double ax_cu_warp_sum_f64(double v)
+{
+	for (int o = 16; o > 0; o >>= 1)
+		v += __shfl_xor_sync(0xffffffffu, v, o);
+	return v;
+}
+
+/* Sum over the block in double; every thread gets the result. `scratch`
+ * holds 32 doubles. */
+__device__ __forceinline__ double ax_cu_block_sum_f64(double v, double *scratch)
+{
+	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+	int warps = (blockDim.x + 31) >> 5;
+
+	v = ax_cu_warp_sum_f64(v);
+	__syncthreads(); /* scratch may still be read by a previous call */
+	if (lane == 0)
+		scratch[warp] = v;
+	__syncthreads();
+	v = lane < warps ? scratch[lane] : 0.0;
+	return ax_cu_warp_sum_f64(v);
+}
+
 #endif

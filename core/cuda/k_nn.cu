@@ -236,27 +236,6 @@ struct ln_saved {
 	const float *gamma; /* (D) contiguous, or NULL for 1 */
 };
 
-static __device__ __forceinline__ double warp_sum_double(double v)
-{
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
-}
-
-static __device__ __forceinline__ double block_sum_double(double v, double *scratch)
-{
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-	int warps = (blockDim.x + 31) >> 5;
-
-	v = warp_sum_double(v);
-	__syncthreads(); /* scratch may still be read by a previous call */
-	if (lane == 0)
-		scratch[warp] = v;
-	__syncthreads();
-	v = lane < warps ? scratch[lane] : 0.0;
-	return warp_sum_double(v);
-}
-
 /* A row per warp (WARP) or per block. The row loop bounds are the same for
  * every thread of a group, so all of them reach the reductions (full-warp
  * shuffles; __syncthreads for the block). */
@@ -285,7 +264,7 @@ template <bool WARP> struct ln_row_group {
 
 	__device__ __forceinline__ double reduce_sum(double v, double *scratch) const
 	{
-		return WARP ? warp_sum_double(v) : block_sum_double(v, scratch);
+		return WARP ? ax_cu_warp_sum_f64(v) : ax_cu_block_sum_f64(v, scratch);
 	}
 };
 

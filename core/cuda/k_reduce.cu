@@ -73,28 +73,6 @@ static __device__ __forceinline__ int64_t offset_of(const ax_cu_layout &l, int64
 	return ax_cu_offset(l, i);
 }
 
-static __device__ __forceinline__ double warp_sum_double(double v)
-{
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
-}
-
-/* ax_cu_block_sum in double; every thread gets the result. */
-static __device__ __forceinline__ double block_sum_double(double v, double *scratch)
-{
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-	int warps = (blockDim.x + 31) >> 5;
-
-	v = warp_sum_double(v);
-	__syncthreads(); /* scratch may still be read by a previous call */
-	if (lane == 0)
-		scratch[warp] = v;
-	__syncthreads();
-	v = lane < warps ? scratch[lane] : 0.0;
-	return warp_sum_double(v);
-}
-
 /* out[o] = scale * sum of the `count` elements of output o, one thread each. */
 static __global__ void reduce_per_thread(const float *x, ax_cu_layout kept, ax_cu_layout reduced,
 					 int64_t count, int64_t n_out, double scale, float *out)
@@ -127,7 +105,7 @@ static __global__ void reduce_per_block(const float *x, ax_cu_layout kept, ax_cu
 
 		for (int64_t r = begin + threadIdx.x; r < end; r += blockDim.x)
 			acc += base[offset_of(reduced, r)];
-		acc = block_sum_double(acc, scratch);
+		acc = ax_cu_block_sum_f64(acc, scratch);
 		if (threadIdx.x == 0) {
 			if (parts == 1)
 				out[o] = (float)(acc * scale);

@@ -45,27 +45,6 @@
 
 /* ---- reductions over a row group (a warp, or the whole block) ---- */
 
-static __device__ __forceinline__ double warp_sum_double(double v)
-{
-	for (int o = 16; o > 0; o >>= 1)
-		v += __shfl_xor_sync(0xffffffffu, v, o);
-	return v;
-}
-
-static __device__ __forceinline__ double block_sum_double(double v, double *scratch)
-{
-	int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
-	int warps = (blockDim.x + 31) >> 5;
-
-	v = warp_sum_double(v);
-	__syncthreads(); /* scratch may still be read by a previous call */
-	if (lane == 0)
-		scratch[warp] = v;
-	__syncthreads();
-	v = lane < warps ? scratch[lane] : 0.0;
-	return warp_sum_double(v);
-}
-
 /* Shared scratch of the block-per-row kernels (unused by warp-per-row ones). */
 struct group_scratch {
 	float f[32];
@@ -111,7 +90,7 @@ template <bool WARP> struct row_group {
 
 	__device__ __forceinline__ double reduce_sum(double v, group_scratch *s) const
 	{
-		return WARP ? warp_sum_double(v) : block_sum_double(v, s->d);
+		return WARP ? ax_cu_warp_sum_f64(v) : ax_cu_block_sum_f64(v, s->d);
 	}
 };
 
@@ -410,8 +389,8 @@ static __global__ void ce_finish(const double *row_loss, const int32_t *counted,
 		total += row_loss[i];
 		count += counted[i];
 	}
-	total = block_sum_double(total, scratch);
-	count = block_sum_double(count, scratch);
+	total = ax_cu_block_sum_f64(total, scratch);
+	count = ax_cu_block_sum_f64(count, scratch);
 	if (threadIdx.x == 0) {
 		*count_out = (int64_t)count;
 		*out = count > 0.0 ? (float)(total / count) : 0.0f;
@@ -546,7 +525,7 @@ static __global__ void mse_partial(const float *pred, const float *target, int64
 
 		acc += diff * diff;
 	}
-	acc = block_sum_double(acc, scratch);
+	acc = ax_cu_block_sum_f64(acc, scratch);
 	if (threadIdx.x == 0)
 		partial[blockIdx.x] = acc;
 }
@@ -559,7 +538,7 @@ static __global__ void mse_finish(const double *partial, int blocks, int64_t n, 
 
 	for (int b = threadIdx.x; b < blocks; b += blockDim.x)
 		total += partial[b];
-	total = block_sum_double(total, scratch);
+	total = ax_cu_block_sum_f64(total, scratch);
 	if (threadIdx.x == 0)
 		*out = n ? (float)(total / (double)n) : NAN;
 }
