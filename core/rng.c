@@ -91,12 +91,12 @@ static void philox_lanes(uint64_t seed, uint64_t counter, uint32_t *words)
 __attribute__((target("avx2")))
 static inline void mulhilo8(__m256i m, __m256i c, __m256i *hi, __m256i *lo)
 {
-	const __m256i odd_mask = _mm256_set1_epi64x((long long)0xFFFFFFFF00000000ULL);
 	__m256i even = _mm256_mul_epu32(m, c);
 	__m256i odd = _mm256_mul_epu32(m, _mm256_srli_epi64(c, 32));
 
-	*hi = _mm256_or_si256(_mm256_srli_epi64(even, 32), _mm256_and_si256(odd, odd_mask));
-	*lo = _mm256_or_si256(_mm256_andnot_si256(odd_mask, even), _mm256_slli_epi64(odd, 32));
+	/* Blend mask 0xAA: odd 32-bit lanes from the second operand. */
+	*hi = _mm256_blend_epi32(_mm256_srli_epi64(even, 32), odd, 0xAA);
+	*lo = _mm256_blend_epi32(even, _mm256_slli_epi64(odd, 32), 0xAA);
 }
 
 /* PHILOX_LANES blocks as two groups of eight lanes, rounds interleaved so the
@@ -107,7 +107,6 @@ static void philox_lanes_avx2(uint64_t seed, uint64_t counter, uint32_t *words)
 	const __m256i m0 = _mm256_set1_epi32((int)PHILOX_M0), m1 = _mm256_set1_epi32((int)PHILOX_M1);
 	uint32_t k0 = (uint32_t)seed, k1 = (uint32_t)(seed >> 32);
 	__m256i c[2][4];
-	uint32_t lanes[4][PHILOX_LANES];
 
 	for (int g = 0; g < 2; g++) {
 		uint32_t lo[8], hi[8];
@@ -139,12 +138,24 @@ static void philox_lanes_avx2(uint64_t seed, uint64_t counter, uint32_t *words)
 		k0 += PHILOX_W0;
 		k1 += PHILOX_W1;
 	}
-	for (int g = 0; g < 2; g++)
-		for (int j = 0; j < 4; j++)
-			_mm256_storeu_si256((__m256i *)&lanes[j][8 * g], c[g][j]);
-	for (int b = 0; b < PHILOX_LANES; b++)
-		for (int j = 0; j < 4; j++)
-			words[4 * b + j] = lanes[j][b];
+	/* Lane b of c[g][j] is word j of block 8g + b: a 4 x 8 transpose puts
+	 * each block's four words together (words[4 * block + j]). */
+	for (int g = 0; g < 2; g++) {
+		__m256i t01lo = _mm256_unpacklo_epi32(c[g][0], c[g][1]); /* b0 b1 | b4 b5 */
+		__m256i t01hi = _mm256_unpackhi_epi32(c[g][0], c[g][1]); /* b2 b3 | b6 b7 */
+		__m256i t23lo = _mm256_unpacklo_epi32(c[g][2], c[g][3]);
+		__m256i t23hi = _mm256_unpackhi_epi32(c[g][2], c[g][3]);
+		__m256i b04 = _mm256_unpacklo_epi64(t01lo, t23lo); /* block 0 | block 4 */
+		__m256i b15 = _mm256_unpackhi_epi64(t01lo, t23lo);
+		__m256i b26 = _mm256_unpacklo_epi64(t01hi, t23hi);
+		__m256i b37 = _mm256_unpackhi_epi64(t01hi, t23hi);
+		__m256i *out = (__m256i *)(words + 32 * g);
+
+		_mm256_storeu_si256(out + 0, _mm256_permute2x128_si256(b04, b15, 0x20));
+		_mm256_storeu_si256(out + 1, _mm256_permute2x128_si256(b26, b37, 0x20));
+		_mm256_storeu_si256(out + 2, _mm256_permute2x128_si256(b04, b15, 0x31));
+		_mm256_storeu_si256(out + 3, _mm256_permute2x128_si256(b26, b37, 0x31));
+	}
 }
 
 static int force_portable;
