@@ -33,6 +33,10 @@
  *       test images in evaluation mode.
  *   bench_peer_mlp --profile-steps N [--batch B] [--threads T]
  *       N training steps and nothing else after the warm-up (for perf record).
+ *   --zero-grad fused|separate (any mode)
+ *       fused (default, as axon train): ax_optimizer_step_clear leaves the
+ *       gradients zero for the next step; separate: ax_params_zero_grad
+ *       before each step and ax_optimizer_step (the memset pass).
  *
  * Threading: axon has exactly one thread pool, OpenBLAS's own pthreads, sized
  * with openblas_set_num_threads(T); its elementwise kernels, the optimizer and
@@ -448,6 +452,10 @@ static void next_batch(struct order *o, const struct dataset *ds, int64_t batch,
 	o->next += batch;
 }
 
+/* --zero-grad separate: ax_params_zero_grad before each step and a plain
+ * ax_optimizer_step, instead of ax_optimizer_step_clear (for comparison). */
+static int separate_zero;
+
 /* One training step on the batch in x, y; returns the loss. */
 static float train_step(struct ax_model *model, struct ax_ctx *ctx, struct ax_optimizer *opt,
 			float lr, float *x, int32_t *y, int64_t batch)
@@ -456,13 +464,19 @@ static float train_step(struct ax_model *model, struct ax_ctx *ctx, struct ax_op
 	struct ax_tensor *xt, *yt, *logits, *loss;
 	float value;
 
-	CHECK(ax_params_zero_grad(ax_model_params(model)));
+	if (separate_zero)
+		CHECK(ax_params_zero_grad(ax_model_params(model)));
 	CHECK(ax_tensor_wrap(ctx, AX_F32, 2, xs, x, &xt));
 	CHECK(ax_tensor_wrap(ctx, AX_I32, 1, &batch, y, &yt));
 	CHECK(ax_model_forward(model, ctx, xt, &logits));
 	CHECK(ax_cross_entropy(ctx, logits, yt, NULL, &loss));
 	CHECK(ax_backward(ctx, loss));
-	CHECK(ax_optimizer_step(opt, lr));
+	/* As axon train does: the step clears the gradients (the model starts
+	 * with zero ones), unless --zero-grad separate asks for the memset. */
+	if (separate_zero)
+		CHECK(ax_optimizer_step(opt, lr));
+	else
+		CHECK(ax_optimizer_step_clear(opt, lr));
 	value = *(float *)loss->data;
 	CHECK(ax_ctx_reset(ctx));
 	return value;
@@ -724,11 +738,15 @@ int main(int argc, char **argv)
 			source = v;
 		else if (strcmp(a, "--write-data") == 0)
 			write_dir = v;
+		else if (strcmp(a, "--zero-grad") == 0 && (strcmp(v, "separate") == 0 ||
+							   strcmp(v, "fused") == 0))
+			separate_zero = strcmp(v, "separate") == 0;
 		else {
 			fprintf(stderr,
 				"usage: %s [--batch B] [--threads T] [--steps N] [--reps R] "
 				"[--warmup W] [--train-epochs E] [--seed S] [--source IDXDIR] "
-				"[--write-data DIR] [--profile-steps N]\n",
+				"[--write-data DIR] [--profile-steps N] "
+				"[--zero-grad fused|separate]\n",
 				argv[0]);
 			return 2;
 		}

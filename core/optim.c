@@ -157,24 +157,38 @@ const struct ax_optim_options *ax_optimizer_options(const struct ax_optimizer *o
 	return &opt->options;
 }
 
-enum ax_status ax_optimizer_step(struct ax_optimizer *opt, float lr)
+static enum ax_status step(struct ax_optimizer *opt, float lr, int clear)
 {
 	if (!(lr >= 0.0f) || isinf(lr))
 		return AX_ERROR(AX_ERR_INVALID, "optimizer %s: learning rate must be finite and "
 				">= 0, got %g at step %lld", ax_optim_kind_name(opt->options.kind), lr,
 				(long long)opt->steps + 1);
 	if (opt->device.kind != AX_DEVICE_CPU) {
+		/* The GPU pass is launch-bound, not divider-bound: a separate
+		 * clear costs the same as a fused one. */
 		enum ax_status st = ax_optim_device_step(opt, lr);
 
+		if (!st && clear)
+			st = ax_params_zero_grad(opt->params);
 		if (st)
 			return st;
 	} else if (opt->options.kind == AX_OPTIM_SGD) {
-		ax_optim_sgd_step(opt, lr);
+		ax_optim_sgd_step(opt, lr, clear);
 	} else {
-		ax_optim_adam_step(opt, lr);
+		ax_optim_adam_step(opt, lr, clear);
 	}
 	opt->steps++;
 	return AX_OK;
+}
+
+enum ax_status ax_optimizer_step(struct ax_optimizer *opt, float lr)
+{
+	return step(opt, lr, 0);
+}
+
+enum ax_status ax_optimizer_step_clear(struct ax_optimizer *opt, float lr)
+{
+	return step(opt, lr, 1);
 }
 
 int64_t ax_optimizer_step_count(const struct ax_optimizer *opt)

@@ -21,9 +21,10 @@ struct ax_optimizer {
 };
 
 /* One update of every non-frozen parameter; lr is already validated and the
- * caller bumps opt->steps afterwards. */
-void ax_optim_sgd_step(struct ax_optimizer *opt, float lr);
-void ax_optim_adam_step(struct ax_optimizer *opt, float lr); /* Adam and AdamW */
+ * caller bumps opt->steps afterwards. With `clear`, every gradient slice
+ * (frozen ones too) is left zero, as ax_params_zero_grad would leave it. */
+void ax_optim_sgd_step(struct ax_optimizer *opt, float lr, int clear);
+void ax_optim_adam_step(struct ax_optimizer *opt, float lr, int clear); /* Adam and AdamW */
 
 /* optim_device.c: the same update on a GPU store, one fused launch over the
  * flat buffers. Can fail (device errors). */

@@ -5,6 +5,8 @@
  * single pass. PyTorch's torch.optim.SGD semantics, including "the first step
  * initialises the velocity to the (decayed) gradient", which is why the loop
  * depends on the optimizer's step count. */
+#include <string.h>
+
 #include "internal.h"
 #include "optim_internal.h"
 
@@ -59,7 +61,23 @@ static void sgd_nesterov(int64_t n, float *restrict w, const float *restrict g,
 	}
 }
 
-void ax_optim_sgd_step(struct ax_optimizer *opt, float lr)
+/* The update of one slice, dispatched to the loop for its case. */
+static void sgd_slice(const struct ax_optimizer *opt, float lr, int64_t n, float *w,
+		      const float *g, float *v, float wd)
+{
+	const struct ax_optim_options *o = &opt->options;
+
+	if (!v)
+		sgd_plain(n, w, g, lr, wd);
+	else if (opt->steps == 0)
+		sgd_momentum_first(n, w, g, v, lr, wd, o->momentum, o->nesterov);
+	else if (o->nesterov)
+		sgd_nesterov(n, w, g, v, lr, wd, o->momentum);
+	else
+		sgd_momentum(n, w, g, v, lr, wd, o->momentum, o->dampening);
+}
+
+void ax_optim_sgd_step(struct ax_optimizer *opt, float lr, int clear)
 {
 	const struct ax_optim_options *o = &opt->options;
 	float *w = ax_params_data(opt->params), *g = ax_params_grad(opt->params);
@@ -72,17 +90,11 @@ void ax_optim_sgd_step(struct ax_optimizer *opt, float lr)
 		int64_t n = ax_tensor_numel(ax_params_get(opt->params, i));
 		float wd = (flags & AX_PARAM_NO_DECAY) ? 0.0f : o->weight_decay;
 
-		if (flags & AX_PARAM_FROZEN)
-			continue;
-		if (!v)
-			sgd_plain(n, w + off, g + off, lr, wd);
-		else if (opt->steps == 0)
-			sgd_momentum_first(n, w + off, g + off, v + off, lr, wd, o->momentum,
-					   o->nesterov);
-		else if (o->nesterov)
-			sgd_nesterov(n, w + off, g + off, v + off, lr, wd, o->momentum);
-		else
-			sgd_momentum(n, w + off, g + off, v + off, lr, wd, o->momentum,
-				     o->dampening);
+		if (!(flags & AX_PARAM_FROZEN))
+			sgd_slice(opt, lr, n, w + off, g + off, v ? v + off : NULL, wd);
+		/* SGD streams memory: the clearing is a memset of the slice while it
+		 * is still in cache, not a pass of its own. */
+		if (clear)
+			memset(g + off, 0, (size_t)n * sizeof(float));
 	}
 }

@@ -481,6 +481,7 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 	int64_t loss_count = 0;
 	enum ax_status st = AX_OK;
 	int stop = 0, end_of_data = 0;
+	int grads_zero = 0; /* the last optimizer step left the gradients zero */
 
 	t->start = ax_train_now();
 	t->start_step = t->step;
@@ -491,7 +492,9 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 		float lr = (float)(ax_schedule_lr(&t->sched, t->step) * t->lr_scale), value = 0;
 		double t0, norm = 0;
 
-		st = ax_params_zero_grad(t->params);
+		if (!grads_zero)
+			st = ax_params_zero_grad(t->params);
+		grads_zero = 0;
 		for (int64_t m = 0; !st && m < k; m++) {
 			struct ax_tensor *loss = NULL;
 			const float *lv = NULL;
@@ -575,8 +578,11 @@ static enum ax_status train_loop(struct trainer *t, int *stop_by_signal)
 			continue;
 		}
 		t->nan_streak = 0;
+		/* The step clears the gradients as it reads them: no zero_grad pass
+		 * before the next step (a skipped step above leaves them to it). */
 		if (!st)
-			st = ax_optimizer_step(t->opt, lr);
+			st = ax_optimizer_step_clear(t->opt, lr);
+		grads_zero = !st;
 		t->prof.optimizer += ax_train_now() - t0;
 		if (st)
 			break;

@@ -88,6 +88,58 @@ static void test_reference_trajectories(void **state)
 /* The state buffers have the params layout, under PyTorch's names: after one
  * Adam step exp_avg = (1 - beta1) g and exp_avg_sq = (1 - beta2) g^2 at each
  * parameter's offset. */
+/* ax_optimizer_step_clear: the same update, bit for bit, as ax_optimizer_step
+ * (parameters and state, every case of the reference, frozen and no-decay
+ * parameters included), and afterwards every gradient is zero. */
+static void test_step_clear(void **state)
+{
+	const size_t n_cases = sizeof(optref_cases) / sizeof(optref_cases[0]);
+
+	(void)state;
+	for (size_t c = 0; c < n_cases; c++) {
+		const struct optref_case *ref = &optref_cases[c];
+		struct store a, b;
+		struct ax_optimizer *oa, *ob;
+		int64_t size;
+
+		store_create(&a);
+		store_create(&b);
+		size = ax_params_size(a.params);
+		TU_OK(ax_optimizer_create(a.params, &ref->options, &oa));
+		TU_OK(ax_optimizer_create(b.params, &ref->options, &ob));
+		for (int t = 0; t < OPTREF_STEPS; t++) {
+			const float *g = ax_params_grad(b.params);
+
+			store_set_grads(&a, t);
+			store_set_grads(&b, t);
+			TU_OK(ax_optimizer_step(oa, ref->lr[t]));
+			TU_OK(ax_optimizer_step_clear(ob, ref->lr[t]));
+			assert_int_equal(ax_optimizer_step_count(ob), t + 1);
+			assert_memory_equal(ax_params_data(a.params), ax_params_data(b.params),
+					    (size_t)size * sizeof(float));
+			for (int i = 0; i < ax_optimizer_state_count(oa); i++) {
+				float *sa, *sb;
+
+				TU_OK(ax_optimizer_state(oa, i, NULL, &sa));
+				TU_OK(ax_optimizer_state(ob, i, NULL, &sb));
+				assert_memory_equal(sa, sb, (size_t)size * sizeof(float));
+			}
+			for (int64_t j = 0; j < size; j++)
+				if (g[j] != 0.0f)
+					fail_msg("%s step %d: gradient element %lld is %g after "
+						 "step_clear", ref->name, t + 1, (long long)j, g[j]);
+		}
+		/* A bad learning rate clears nothing. */
+		store_set_grads(&b, 0);
+		assert_int_equal(ax_optimizer_step_clear(ob, -1.0f), AX_ERR_INVALID);
+		assert_memory_equal(b.w->grad->data, optref_grad_w[0], sizeof(optref_grad_w[0]));
+		ax_optimizer_destroy(oa);
+		ax_optimizer_destroy(ob);
+		ax_params_destroy(a.params);
+		ax_params_destroy(b.params);
+	}
+}
+
 static void test_state_layout_and_names(void **state)
 {
 	struct ax_optim_options sgd_plain = {.kind = AX_OPTIM_SGD};
@@ -725,6 +777,7 @@ int main(void)
 {
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_reference_trajectories),
+		cmocka_unit_test(test_step_clear),
 		cmocka_unit_test(test_state_layout_and_names),
 		cmocka_unit_test(test_defaults),
 		cmocka_unit_test(test_option_validation),

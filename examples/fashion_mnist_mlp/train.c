@@ -125,13 +125,13 @@ int main(int argc, char **argv)
 		const int64_t shape[3] = {b.size, 28, 28};
 		struct ax_tensor *x, *y, *logits, *loss;
 
-		CHECK(ax_params_zero_grad(ax_model_params(model)));
+		/* Gradients start zero and step_clear leaves them zero: no zero_grad. */
 		CHECK(ax_tensor_wrap(ctx, AX_F32, 3, shape, b.inputs, &x));
 		CHECK(ax_tensor_wrap(ctx, AX_I32, 1, &b.size, b.labels, &y));
 		CHECK(ax_model_forward(model, ctx, x, &logits));
 		CHECK(ax_cross_entropy(ctx, logits, y, NULL, &loss));
 		CHECK(ax_backward(ctx, loss));
-		CHECK(ax_optimizer_step(opt, ax_schedule_lr(&sched, step++)));
+		CHECK(ax_optimizer_step_clear(opt, ax_schedule_lr(&sched, step++)));
 		loss_sum += *(float *)loss->data;
 		CHECK(ax_ctx_reset(ctx));
 		if (b.last_in_epoch) {

