@@ -4,16 +4,21 @@
  *   mpirun -np N build/bench/bench_allreduce [--sizes KIB,...] [--bucket-kib B]
  *                                            [--param-kib P] [--reps R] [--best]
  *   mpirun -np N build/bench/bench_allreduce --sweep [--sizes KIB,...] [--buckets KIB,...]
+ *                                            [--transport shm|mpi]
  *
  * For each total size S, an ax_params of S bytes of gradients made of
  * parameters of P KiB (default 64) gets an ax_grad_sync with buckets of B KiB
  * (default: AX_GRAD_SYNC_DEFAULT_BUCKET_BYTES), prescaled as axon train uses
- * it (the loss carries the 1/world, so the all-reduce only sums). One "axon"
- * operation is what a training step does: ax_grad_sync_begin, the grad-ready
- * hook for every parameter in the order backward finishes them (each bucket
- * but the last starts its MPI_Iallreduce when its last parameter reports),
- * then ax_grad_sync_finish (the last bucket's blocking MPI_Allreduce, then a
- * wait for the others). One "plain" operation is one MPI_Allreduce
+ * it (the loss carries the 1/world, so the all-reduce only sums), once with
+ * each CPU transport: "shm" (the ranks' gradient buffers in shared memory,
+ * dist/shm.c; what axon train uses on one node) and "mpi" (an MPI
+ * all-reduce per bucket; what it uses across nodes). One "axon" operation is
+ * what a training step does: ax_grad_sync_begin, the grad-ready
+ * hook for every parameter in the order backward finishes them (mpi: each
+ * bucket but the last starts its MPI_Iallreduce when its last parameter
+ * reports; shm: each bucket is published, and reduced once all ranks have),
+ * then ax_grad_sync_finish (mpi: the last bucket's blocking MPI_Allreduce,
+ * then a wait for the others; shm: the wait for every rank's share). One "plain" operation is one MPI_Allreduce
  * (MPI_IN_PLACE, MPI_SUM) of S bytes of floats. The first operation of each
  * axon setup is checked: every element must be the sum over ranks of rank + 1.
  *
@@ -115,7 +120,7 @@ static void machine_line(void)
 
 /* S bytes of gradients in parameters of `param_bytes` (the last one smaller). */
 static void setup_create(struct ax_dist *dist, int64_t bytes, int64_t param_bytes,
-			 size_t bucket_bytes, struct setup *s)
+			 size_t bucket_bytes, enum ax_grad_transport transport, struct setup *s)
 {
 	int64_t floats = bytes / 4, per = param_bytes / 4;
 	int n = (int)((floats + per - 1) / per);
@@ -133,6 +138,8 @@ static void setup_create(struct ax_dist *dist, int64_t bytes, int64_t param_byte
 	CHECK(ax_params_finalize(s->params));
 	CHECK(ax_grad_sync_create(dist, s->params, bucket_bytes, &s->sync));
 	ax_grad_sync_set_prescaled(s->sync, 1); /* as axon train runs it: the loss carries 1/world */
+	ax_grad_sync_set_transport(s->sync, transport);
+	CHECK(ax_grad_sync_connect(s->sync));
 	/* Backward finishes parameters in layout order (ascending offsets). */
 	s->order = calloc((size_t)n, sizeof(*s->order));
 	for (int i = 0; i < n; i++) {
@@ -253,6 +260,7 @@ int main(int argc, char **argv)
 	long buckets[MAX_LIST] = {64, 128, 256, 512, 1024, 2048, 4096, 8192, 16384, 0};
 	int n_sizes = 11, n_buckets = 10, reps = 9, sweep = 0, best = 0;
 	long bucket_kib = -1, param_kib = 64;
+	enum ax_grad_transport transport = AX_GRAD_SHM; /* --sweep's */
 	struct ax_dist *dist;
 
 	CHECK(ax_dist_init(&argc, &argv, &dist));
@@ -269,7 +277,9 @@ int main(int argc, char **argv)
 			best = 1;
 			continue;
 		}
-		if (strcmp(argv[i], "--sizes") == 0)
+		if (strcmp(argv[i], "--transport") == 0)
+			transport = strcmp(v, "shm") == 0 ? AX_GRAD_SHM : AX_GRAD_MPI;
+		else if (strcmp(argv[i], "--sizes") == 0)
 			n_sizes = parse_list(v, sizes);
 		else if (strcmp(argv[i], "--buckets") == 0)
 			n_buckets = parse_list(v, buckets);
@@ -287,7 +297,7 @@ int main(int argc, char **argv)
 		if (rank == 0)
 			fprintf(stderr, "usage: mpirun -np N bench_allreduce [--sweep] [--best] [--sizes KIB,...] "
 					"[--buckets KIB,...] [--bucket-kib B] [--param-kib P] "
-					"[--reps R]\n");
+					"[--reps R] [--transport shm|mpi]\n");
 		ax_dist_finalize(dist);
 		return 2;
 	}
@@ -307,30 +317,34 @@ int main(int argc, char **argv)
 		size_t bb = bucket_kib >= 0 ? (size_t)bucket_kib << 10 : 0;
 
 		if (rank == 0) {
-			printf("buckets of %zu KiB%s\n", (bb ? bb : AX_GRAD_SYNC_DEFAULT_BUCKET_BYTES) >> 10,
+			printf("buckets of %zu KiB%s; axon over shared memory (shm) and over MPI "
+			       "all-reduces per bucket (mpi)\n",
+			       (bb ? bb : AX_GRAD_SYNC_DEFAULT_BUCKET_BYTES) >> 10,
 			       bb ? "" : " (AX_GRAD_SYNC_DEFAULT_BUCKET_BYTES)");
-			printf("%9s %8s %12s %12s %13s %13s %8s\n", "size", "buckets", "axon us",
-			       "plain us", "axon GB/s", "plain GB/s", "axon %");
+			printf("%9s %8s %10s %10s %10s %9s %9s %9s %8s %8s\n", "size", "buckets",
+			       "shm us", "mpi us", "plain us", "shm GB/s", "mpi GB/s", "plain", "shm %",
+			       "mpi %");
 		}
 		for (int i = 0; i < n_sizes; i++) {
-			struct setup s, *v[2] = {&s, NULL};
+			struct setup sh, mp, *v[3] = {&sh, &mp, NULL};
 			struct ax_grad_sync_stats stats;
-			double t[2], ta, tp;
+			double t[3];
 			char label[32];
 
-			setup_create(dist, (int64_t)sizes[i] << 10, param_kib << 10, bb, &s);
-			measure(v, 2, s.bytes, reps, best, t);
-			ta = t[0];
-			tp = t[1];
-			ax_grad_sync_stats(s.sync, &stats);
-			size_label(s.bytes, label, sizeof(label));
+			setup_create(dist, (int64_t)sizes[i] << 10, param_kib << 10, bb, AX_GRAD_SHM, &sh);
+			setup_create(dist, (int64_t)sizes[i] << 10, param_kib << 10, bb, AX_GRAD_MPI, &mp);
+			measure(v, 3, sh.bytes, reps, best, t);
+			ax_grad_sync_stats(sh.sync, &stats);
+			size_label(sh.bytes, label, sizeof(label));
 			if (rank == 0) {
-				printf("%9s %8d %12.1f %12.1f %13.2f %13.2f %7.1f%%\n", label, stats.buckets,
-				       ta * 1e6, tp * 1e6, busbw(s.bytes, ta), busbw(s.bytes, tp),
-				       100.0 * tp / ta);
+				printf("%9s %8d %10.1f %10.1f %10.1f %9.2f %9.2f %9.2f %7.1f%% %7.1f%%\n",
+				       label, stats.buckets, t[0] * 1e6, t[1] * 1e6, t[2] * 1e6,
+				       busbw(sh.bytes, t[0]), busbw(sh.bytes, t[1]), busbw(sh.bytes, t[2]),
+				       100.0 * t[2] / t[0], 100.0 * t[2] / t[1]);
 				fflush(stdout);
 			}
-			setup_destroy(&s);
+			setup_destroy(&sh);
+			setup_destroy(&mp);
 		}
 	} else {
 		if (rank == 0) {
@@ -349,7 +363,7 @@ int main(int argc, char **argv)
 			for (int b = 0; b < n_buckets; b++) {
 				size_t bb = buckets[b] ? (size_t)buckets[b] << 10 : (size_t)bytes;
 
-				setup_create(dist, bytes, param_kib << 10, bb, &s[b]);
+				setup_create(dist, bytes, param_kib << 10, bb, transport, &s[b]);
 				v[b] = &s[b];
 			}
 			v[n_buckets] = NULL;

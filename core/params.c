@@ -29,6 +29,7 @@ struct ax_params {
 	int64_t numel;
 	float *data;
 	float *grad;
+	int grad_external; /* grad is the caller's (ax_params_set_grad_buffer) */
 	/* Off the CPU: the slice table the flat-buffer kernels walk (device
 	 * memory) and the host copy it was uploaded from. */
 	struct ax_cuda_slice *slices_host;
@@ -71,7 +72,7 @@ void ax_params_destroy(struct ax_params *params)
 		params->dev->free(params->device.index, params->slices_dev);
 	if (params->data)
 		params->dev->free(params->device.index, params->data);
-	if (params->grad)
+	if (params->grad && !params->grad_external)
 		params->dev->free(params->device.index, params->grad);
 	ax_free(params);
 }
@@ -252,6 +253,35 @@ enum ax_status ax_params_zero_grad(struct ax_params *params)
 		return AX_ERROR(AX_ERR_STATE, "ax_params_zero_grad: params not finalized");
 	return params->dev->memset_zero(params->device.index, params->grad,
 					(size_t)params->size * sizeof(float));
+}
+
+enum ax_status ax_params_set_grad_buffer(struct ax_params *params, float *buffer)
+{
+	size_t bytes;
+	float *target = buffer;
+
+	if (!params || !params->finalized)
+		return AX_ERROR(AX_ERR_STATE, "ax_params_set_grad_buffer: params not finalized");
+	if (params->device.kind != AX_DEVICE_CPU)
+		return AX_ERROR(AX_ERR_UNSUPPORTED, "ax_params_set_grad_buffer: CPU parameters only");
+	if (!buffer && !params->grad_external)
+		return AX_OK;
+	bytes = (size_t)(params->size ? params->size : 16) * sizeof(float);
+	if (!target) {
+		enum ax_status st = params->dev->alloc(params->device.index, bytes, (void **)&target);
+
+		if (st)
+			return st;
+	}
+	if (target != params->grad)
+		memcpy(target, params->grad, bytes);
+	if (!params->grad_external)
+		params->dev->free(params->device.index, params->grad);
+	params->grad = target;
+	params->grad_external = buffer != NULL;
+	for (int i = 0; i < params->count; i++)
+		params->entries[i].grad->data = target + params->entries[i].offset;
+	return AX_OK;
 }
 
 enum ax_status ax_params_set_frozen(struct ax_params *params, int i, int frozen)

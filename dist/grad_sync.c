@@ -29,6 +29,7 @@
  * the compute stream; every bucket, the last included, goes that way (no
  * blocking call is better tuned there), and NCCL's average op replaces the
  * scaling pass when the loss was not prescaled. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -63,6 +64,9 @@ struct ax_grad_sync {
 	MPI_Request *pending;    /* scratch for MPI_Testsome / Waitall */
 	int *indices;
 	struct ax_nccl *nccl;    /* GPU parameters: the NCCL transport */
+	struct ax_shm *shm;      /* CPU parameters, one node: shared memory */
+	enum ax_grad_transport transport; /* what was asked for */
+	char note[256];          /* why AUTO fell back to MPI */
 	double timeout;          /* NCCL: seconds finish() waits before aborting */
 	struct ax_grad_sync_stats stats;
 };
@@ -208,6 +212,7 @@ void ax_grad_sync_destroy(struct ax_grad_sync *s)
 		if (s->buckets && s->buckets[b].request != MPI_REQUEST_NULL)
 			MPI_Wait(&s->buckets[b].request, MPI_STATUS_IGNORE);
 	ax_nccl_destroy(s->nccl);
+	ax_shm_destroy(s->shm);
 	ax_free(s->buckets);
 	ax_free(s->refs);
 	ax_free(s->pending);
@@ -218,6 +223,8 @@ void ax_grad_sync_destroy(struct ax_grad_sync *s)
 void ax_grad_sync_begin(struct ax_grad_sync *s, int communicate)
 {
 	s->communicate = communicate && ax_dist_world(s->dist) > 1;
+	if (s->shm && s->communicate)
+		ax_shm_begin(s->shm, s->prescaled ? 1.0f : s->scale);
 	for (int b = 0; b < s->n_buckets; b++) {
 		s->buckets[b].ready = 0;
 		s->buckets[b].started = 0;
@@ -284,6 +291,15 @@ void ax_grad_sync_ready(void *user, struct ax_tensor *param)
 	if (!ref)
 		return;
 	b = &s->buckets[ref->bucket];
+	if (s->shm) {
+		/* Shared memory has no blocking call to save the last bucket for. */
+		if (++b->ready == b->trainable && !b->started) {
+			b->started = 1;
+			ax_shm_ready(s->shm, ref->bucket);
+			s->stats.early_starts++;
+		}
+		return;
+	}
 	/* The last bucket waits for finish() (see the top of this file). */
 	if (++b->ready == b->trainable && !b->started && ref->bucket < s->n_buckets - 1) {
 		start_bucket(s, b); /* a failure shows up as an error at finish() */
@@ -312,12 +328,68 @@ static enum ax_status finish_nccl(struct ax_grad_sync *s, double t0)
 	return st;
 }
 
+/* Shared memory for CPU gradients, when asked for (or AUTO) and every rank
+ * is on this node; every rank reaches the same decision. */
+static enum ax_status connect_shm(struct ax_grad_sync *s)
+{
+	int want = s->transport != AX_GRAD_MPI, one_node = ax_dist_local_world(s->dist) ==
+		ax_dist_world(s->dist), all = 0;
+	int64_t (*bounds)[2];
+	enum ax_status st;
+
+	s->note[0] = '\0';
+	if (!want)
+		return AX_OK;
+	MPI_Allreduce(&one_node, &all, 1, MPI_INT, MPI_MIN, MPI_COMM_WORLD);
+	if (!all) {
+		if (s->transport == AX_GRAD_SHM)
+			return AX_ERROR(AX_ERR_UNSUPPORTED, "dist: the shared-memory gradient "
+					"transport needs every rank on one node, but the %d ranks span "
+					"several; use the MPI transport", ax_dist_world(s->dist));
+		snprintf(s->note, sizeof(s->note), "the ranks span several nodes");
+		return AX_OK;
+	}
+	bounds = ax_calloc((size_t)s->n_buckets, sizeof(*bounds));
+	if (!bounds)
+		return AX_ERR_NOMEM;
+	for (int b = 0; b < s->n_buckets; b++) {
+		bounds[b][0] = s->buckets[b].start;
+		bounds[b][1] = s->buckets[b].end;
+	}
+	st = ax_shm_create(s->dist, s->params, (const int64_t(*)[2])bounds, s->n_buckets, &s->shm);
+	ax_free(bounds);
+	if (st == AX_ERR_IO && s->transport == AX_GRAD_AUTO) {
+		snprintf(s->note, sizeof(s->note), "%s", ax_last_error());
+		ax_clear_error();
+		return AX_OK;
+	}
+	return st;
+}
+
 enum ax_status ax_grad_sync_connect(struct ax_grad_sync *s)
 {
-	if (s->nccl || ax_params_device(s->params).kind != AX_DEVICE_CUDA ||
-	    ax_dist_world(s->dist) == 1)
+	if (s->nccl || s->shm || ax_dist_world(s->dist) == 1)
 		return AX_OK;
+	if (ax_params_device(s->params).kind != AX_DEVICE_CUDA)
+		return connect_shm(s);
 	return ax_nccl_create(s->dist, ax_params_device(s->params).index, &s->nccl);
+}
+
+void ax_grad_sync_set_transport(struct ax_grad_sync *s, enum ax_grad_transport transport)
+{
+	s->transport = transport;
+}
+
+const char *ax_grad_sync_transport_name(const struct ax_grad_sync *s)
+{
+	if (ax_dist_world(s->dist) == 1)
+		return "none";
+	return s->nccl ? "nccl" : s->shm ? "shm" : "mpi";
+}
+
+const char *ax_grad_sync_transport_note(const struct ax_grad_sync *s)
+{
+	return s->note;
 }
 
 void ax_grad_sync_set_timeout(struct ax_grad_sync *s, double seconds)
@@ -334,6 +406,16 @@ enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
 		return AX_OK;
 	if (s->nccl)
 		return finish_nccl(s, t0);
+	if (s->shm) {
+		enum ax_status st;
+
+		for (int b = 0; b < s->n_buckets; b++)
+			if (!s->buckets[b].started)
+				s->stats.late_starts++;
+		st = ax_shm_finish(s->shm, s->timeout);
+		s->stats.wait_seconds += now() - t0;
+		return st;
+	}
 	for (int b = 0; b < s->n_buckets; b++) {
 		struct bucket *k = &s->buckets[b];
 

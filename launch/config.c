@@ -71,6 +71,7 @@ static const struct key keys[] = {
 	{"loop", "threads", T_INT, AT(threads), 0, 4096, NULL},
 	{"loop", "accumulate_steps", T_INT, AT(accumulate_steps), 1, 1 << 20, NULL},
 	{"loop", "bucket_kib", T_INT, AT(bucket_kib), 0, 1 << 22, NULL},
+	{"loop", "grad_transport", T_CHOICE, AT(grad_transport), 0, 0, "auto|shm|mpi"},
 	{"loop", "device", T_CHOICE, AT(device), 0, 0, "auto|cpu|cuda"},
 	{"loop", "precision", T_CHOICE, AT(precision), 0, 0, "f32|bf16"},
 	{"output", "dir", T_PATH, AT(dir), 0, 0, NULL},
@@ -108,6 +109,7 @@ void ax_config_defaults(struct ax_config *cfg)
 	cfg->min_delta = 0.0f;
 	cfg->accumulate_steps = 1;
 	strcpy(cfg->device, "auto");
+	strcpy(cfg->grad_transport, "auto");
 	strcpy(cfg->precision, "f32");
 	cfg->ckpt_every_minutes = 10.0f;
 	cfg->ckpt_keep_last = 3;

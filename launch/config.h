@@ -65,6 +65,7 @@ struct ax_config {
 	int64_t accumulate_steps;    /* micro-batches per optimizer step */
 	int64_t bucket_kib;          /* gradient all-reduce bucket size; 0 = default */
 	char device[8];              /* auto, cpu, cuda */
+	char grad_transport[8];      /* auto, shm, mpi: how CPU gradients are all-reduced */
 	char precision[8];           /* f32, bf16 (matmul/linear on CUDA) */
 
 	/* [output] */

@@ -753,11 +753,20 @@ int ax_cmd_train(int argc, char **argv)
 		st = ax_dist_check_same(t->dist, (uint64_t)t->device.kind, "device kind (cpu or cuda)");
 	if (!st)
 		st = broadcast_weights(t);
-	/* Collective: the NCCL communicator of GPU runs (nothing on CPUs). */
+	/* Collective: the NCCL communicator of GPU runs; on CPUs the shared
+	 * gradient buffers when every rank is on this node. */
+	if (!st) {
+		ax_grad_sync_set_transport(t->sync, strcmp(t->cfg.grad_transport, "shm") == 0 ? AX_GRAD_SHM :
+					   strcmp(t->cfg.grad_transport, "mpi") == 0 ? AX_GRAD_MPI :
+					   AX_GRAD_AUTO);
+		st = agree(t, ax_grad_sync_connect(t->sync), "connecting the ranks' gradient all-reduce");
+	}
+	/* NCCL must abort its communicator itself, at the watchdog's limit. The
+	 * shared-memory wait gives the watchdog (exit 3: a restartable hang) the
+	 * first word and only then fails naming the missing rank. */
 	if (!st)
-		st = agree(t, ax_grad_sync_connect(t->sync), "connecting the GPUs (NCCL)");
-	if (!st)
-		ax_grad_sync_set_timeout(t->sync, t->cfg.watchdog_seconds);
+		ax_grad_sync_set_timeout(t->sync, strcmp(ax_grad_sync_transport_name(t->sync), "shm") == 0
+					 ? 2.0 * t->cfg.watchdog_seconds : t->cfg.watchdog_seconds);
 	if (!st)
 		st = agree(t, open_run_dir(t), "creating the run directory");
 	if (!st)
@@ -777,6 +786,11 @@ int ax_cmd_train(int argc, char **argv)
 		       t->cfg.train, (long long)ax_dataset_info(t->train)->num_samples, t->world,
 		       t->threads, (long long)t->cfg.batch_size, where,
 		       strcmp(t->cfg.precision, "bf16") == 0 ? " bf16" : "", t->cfg.dir);
+		if (t->world > 1)
+			printf("gradients: all-reduced over %s%s%s%s\n", ax_grad_sync_transport_name(t->sync),
+			       ax_grad_sync_transport_note(t->sync)[0] ? " (shared memory not used: " : "",
+			       ax_grad_sync_transport_note(t->sync),
+			       ax_grad_sync_transport_note(t->sync)[0] ? ")" : "");
 		ax_model_summary(t->model, stdout);
 	}
 	if (!st) {

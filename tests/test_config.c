@@ -575,6 +575,7 @@ static void assert_configs_equal(const struct ax_config *a, const struct ax_conf
 	assert_int_equal(a->threads, b->threads);
 	assert_int_equal(a->accumulate_steps, b->accumulate_steps);
 	assert_int_equal(a->bucket_kib, b->bucket_kib);
+	assert_string_equal(a->grad_transport, b->grad_transport);
 	assert_string_equal(a->dir, b->dir);
 }
 
@@ -675,7 +676,7 @@ static int change_key(const char *section, const char *key, const char *value,
 		}
 		/* choices and paths */
 		for (const char *const *c = (const char *const[]){"sgd", "adam", "cosine", "mse",
-								    "val_f1", "cpu", "bf16", NULL};
+								    "val_f1", "cpu", "bf16", "mpi", NULL};
 		     *c; c++)
 			if (strcmp(*c, value) != 0)
 				snprintf(candidates[n++], sizeof(candidates[0]), "%s", *c);

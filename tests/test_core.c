@@ -165,6 +165,47 @@ static void test_params_layout(void **state)
 	ax_params_destroy(params);
 }
 
+/* ax_params_set_grad_buffer: the gradients move (values copied, every .grad
+ * repointed) into caller memory and back, and the store never frees it. */
+static void test_params_grad_buffer(void **state)
+{
+	struct ax_params *params;
+	struct ax_tensor *w, *b;
+	const int64_t s_w[] = {3, 5}, s_b[] = {3};
+	float external[32] __attribute__((aligned(64)));
+	float *own;
+
+	(void)state;
+	TU_OK(ax_params_create(AX_CPU, &params));
+	TU_OK(ax_params_add(params, "fc.weight", 2, s_w, 0, &w));
+	TU_OK(ax_params_add(params, "fc.bias", 1, s_b, 0, &b));
+	assert_int_equal(ax_params_set_grad_buffer(params, external), AX_ERR_STATE);
+	TU_OK(ax_params_finalize(params));
+	assert_int_equal(ax_params_size(params), 32);
+	for (int i = 0; i < 15; i++)
+		((float *)w->grad->data)[i] = (float)i + 1;
+	((float *)b->grad->data)[2] = -7.0f;
+	memset(external, 0xff, sizeof(external));
+	TU_OK(ax_params_set_grad_buffer(params, external));
+	assert_ptr_equal(ax_params_grad(params), external);
+	assert_ptr_equal(w->grad->data, external + ax_params_offset(params, 0));
+	assert_ptr_equal(b->grad->data, external + ax_params_offset(params, 1));
+	assert_true(((float *)w->grad->data)[14] == 15.0f);
+	assert_true(((float *)b->grad->data)[2] == -7.0f);
+	TU_OK(ax_params_zero_grad(params));
+	assert_true(external[ax_params_offset(params, 0) + 3] == 0.0f);
+	((float *)w->grad->data)[4] = 42.0f;
+	/* Back into memory of the store's own, with the values. */
+	TU_OK(ax_params_set_grad_buffer(params, NULL));
+	own = ax_params_grad(params);
+	assert_true(own < external || own >= external + 32);
+	assert_ptr_equal(w->grad->data, own + ax_params_offset(params, 0));
+	assert_true(((float *)w->grad->data)[4] == 42.0f);
+	TU_OK(ax_params_set_grad_buffer(params, NULL)); /* already its own: nothing to do */
+	TU_OK(ax_params_set_grad_buffer(params, external));
+	ax_params_destroy(params); /* must not free `external` (a stack array) */
+}
+
 static void test_init_scales(void **state)
 {
 	struct ax_params *params;
@@ -219,6 +260,7 @@ int main(void)
 		cmocka_unit_test(test_status_messages),
 		cmocka_unit_test(test_arena_grows_then_coalesces),
 		cmocka_unit_test(test_params_layout),
+		cmocka_unit_test(test_params_grad_buffer),
 		cmocka_unit_test(test_init_scales),
 		cmocka_unit_test(test_cuda_stub_or_device),
 	};

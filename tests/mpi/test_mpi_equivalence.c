@@ -14,7 +14,9 @@
  * A second phase checks gradient accumulation: with 3 micro-batches per step
  * only the last communicates, and the result still matches. A last phase
  * divides the loss by the world size and lets the sync only sum
- * (ax_grad_sync_set_prescaled), as axon train does.
+ * (ax_grad_sync_set_prescaled), as axon train does. Every phase runs twice:
+ * over MPI all-reduces and over the shared-memory transport (dist/shm.c),
+ * which must also leave bit-identical parameters on every rank.
  *
  * Prints "N passed, M failed" and exits non-zero on failure. */
 #include <math.h>
@@ -130,10 +132,12 @@ int main(void)
 	for (int i = 0; i < SAMPLES; i++)
 		ys[i] = (int32_t)((xs[i][0] > 0) + 2 * (xs[i][1] > 0));
 
-	for (int phase = 0; phase < 4; phase++) {
+	for (int run = 0; run < 8; run++) {
 		/* phase 0: SGD momentum; 1: AdamW; 2: AdamW with 2 micro-batches; 3: AdamW
 		 * with the loss divided by world and a sync that only sums (prescaled,
-		 * as axon train runs it) */
+		 * as axon train runs it); each over MPI, then over shared memory */
+		int phase = run % 4;
+		enum ax_grad_transport transport = run < 4 ? AX_GRAD_MPI : AX_GRAD_SHM;
 		struct ax_optim_options oo = ax_optim_defaults(phase == 0 ? AX_OPTIM_SGD : AX_OPTIM_ADAMW);
 		const char *names[4] = {"sgd momentum", "adamw", "adamw, 2 micro-batches",
 					"adamw, prescaled loss"};
@@ -152,20 +156,29 @@ int main(void)
 		CHECK(ax_grad_sync_create(dist, ax_model_params(m), 64, &sync));
 		ax_ctx_set_grad_ready(ctx, ax_grad_sync_ready, sync);
 		ax_grad_sync_set_prescaled(sync, phase == 3);
+		ax_grad_sync_set_transport(sync, transport);
+		CHECK(ax_grad_sync_connect(sync));
+		if (world > 1 && strcmp(ax_grad_sync_transport_name(sync),
+					transport == AX_GRAD_SHM ? "shm" : "mpi") != 0) {
+			printf("rank %d: transport %s, asked for %s\n", rank,
+			       ax_grad_sync_transport_name(sync), transport == AX_GRAD_SHM ? "shm" : "mpi");
+			ok = 0;
+		}
 		train(m, opt, ctx, sync, rank, world, micro,
 		      phase == 3 ? ax_grad_sync_loss_scale(sync) : 1.0f);
 		if (world > 1) {
-			/* Every bucket but the last (reduced by finish()) started from the
-			 * hook while backward ran. */
+			/* Every bucket but the last (over MPI reduced by finish(); over
+			 * shared memory every one) started from the hook while backward ran. */
 			struct ax_grad_sync_stats gs;
+			int early = transport == AX_GRAD_SHM ? 0 : 1;
 
 			ax_grad_sync_stats(sync, &gs);
-			if (gs.late_starts != 0 || gs.early_starts != (int64_t)(gs.buckets - 1) * STEPS ||
-			    gs.buckets < 3) {
+			if (gs.late_starts != 0 ||
+			    gs.early_starts != (int64_t)(gs.buckets - early) * STEPS || gs.buckets < 3) {
 				printf("rank %d: %d buckets, %lld starts during backward, %lld after "
 				       "(want >= 3, %d and 0)\n", rank, gs.buckets,
 				       (long long)gs.early_starts, (long long)gs.late_starts,
-				       (gs.buckets - 1) * STEPS);
+				       (gs.buckets - early) * STEPS);
 				ok = 0;
 			}
 		}
@@ -173,14 +186,14 @@ int main(void)
 			struct ax_model *ref = make_model();
 			struct ax_optimizer *ref_opt;
 			struct ax_ctx *ref_ctx;
-			char what[96];
+			char what[128];
 
 			CHECK(ax_optimizer_create(ax_model_params(ref), &oo, &ref_opt));
 			CHECK(ax_ctx_create(NULL, &ref_ctx));
 			train(ref, ref_opt, ref_ctx, NULL, 0, 1, 1, 1.0f);
-			snprintf(what, sizeof(what), "%s, %d rank(s) vs 1 rank with the whole batch",
-				 names[phase], world);
-			ok = compare(m, ref, what);
+			snprintf(what, sizeof(what), "%s, %s, %d rank(s) vs 1 rank with the whole "
+				 "batch", names[phase], transport == AX_GRAD_SHM ? "shm" : "mpi", world);
+			ok &= compare(m, ref, what);
 			ax_optimizer_destroy(ref_opt);
 			ax_ctx_destroy(ref_ctx);
 			ax_model_destroy(ref);

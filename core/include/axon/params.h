@@ -79,6 +79,16 @@ float *ax_params_grad(const struct ax_params *params);
 /* ax_params_zero_grad - set every gradient to zero. */
 enum ax_status ax_params_zero_grad(struct ax_params *params);
 
+/* ax_params_set_grad_buffer - CPU only: move the gradient buffer into
+ * caller-owned memory of ax_params_size() floats, 64-byte aligned (dist/ puts
+ * it in memory shared between the ranks of a node); the gradients are copied
+ * over and every parameter's .grad points into it. The store no longer frees
+ * it; the caller keeps it alive until the store is destroyed or pointed back
+ * at a buffer of its own with buffer = NULL (copied back again).
+ * Errors: AX_ERR_STATE (not finalized), AX_ERR_UNSUPPORTED (not on the CPU),
+ * AX_ERR_NOMEM. */
+enum ax_status ax_params_set_grad_buffer(struct ax_params *params, float *buffer);
+
 /* ax_params_set_frozen - freeze (1) or unfreeze (0) parameter i: a frozen
  * parameter does not require a gradient and the optimizers skip it. */
 enum ax_status ax_params_set_frozen(struct ax_params *params, int i, int frozen);

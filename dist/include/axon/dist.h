@@ -125,14 +125,36 @@ void ax_grad_sync_stats(const struct ax_grad_sync *sync, struct ax_grad_sync_sta
 
 /* ax_grad_sync_connect - collective: every rank calls it once after create.
  * For parameters on GPUs (and more than one rank) it makes the NCCL
- * communicator (rank 0's unique id goes out by MPI_Bcast); otherwise nothing.
+ * communicator (rank 0's unique id goes out by MPI_Bcast); for CPU ones it
+ * sets up the shared-memory transport when chosen (see
+ * ax_grad_sync_set_transport); without it the MPI path is used.
  * Kept apart from create so that a rank failing its set-up never leaves the
- * others waiting inside it. Errors: AX_ERR_IO naming the NCCL call. */
+ * others waiting inside it. Errors: AX_ERR_IO naming the NCCL call, or (with
+ * AX_GRAD_SHM) why shared memory cannot be used. */
 enum ax_status ax_grad_sync_connect(struct ax_grad_sync *sync);
 
-/* ax_grad_sync_set_timeout - on GPUs (NCCL), how long finish() waits for the
- * all-reduces before it aborts the communicator and fails naming the phase
- * (seconds <= 0: forever; default 600). The MPI path relies on the watchdog. */
+/* How CPU gradients travel between ranks (GPU ones always use NCCL). */
+enum ax_grad_transport {
+	AX_GRAD_AUTO = 0, /* shared memory when every rank is on one node, else MPI */
+	AX_GRAD_MPI,      /* MPI all-reduces per bucket */
+	AX_GRAD_SHM,      /* shared memory (dist/shm.c); connect fails when the
+			   * ranks span nodes or /dev/shm has no room */
+};
+
+/* ax_grad_sync_set_transport - choose before ax_grad_sync_connect (every rank
+ * the same; default AX_GRAD_AUTO, which falls back to MPI, with a reason in
+ * ax_grad_sync_transport_note, when shared memory cannot be set up). */
+void ax_grad_sync_set_transport(struct ax_grad_sync *sync, enum ax_grad_transport transport);
+
+/* The transport in use after connect: "shm", "mpi", "nccl", or "none" (one
+ * rank); and why AUTO fell back to MPI ("" if it did not). */
+const char *ax_grad_sync_transport_name(const struct ax_grad_sync *sync);
+const char *ax_grad_sync_transport_note(const struct ax_grad_sync *sync);
+
+/* ax_grad_sync_set_timeout - how long finish() waits for the other ranks
+ * before it fails naming the phase (and on GPUs aborts the NCCL
+ * communicator); with shared memory, it also names the missing rank
+ * (seconds <= 0: forever; default 600). Plain MPI relies on the watchdog. */
 void ax_grad_sync_set_timeout(struct ax_grad_sync *sync, double seconds);
 
 /* ax_dist_pick_gpu - the GPU this rank drives: its local rank (ranks on one
