@@ -10,6 +10,8 @@
 # (PLATFORM-NOTES: its two vCPUs move) hit all of them alike:
 #   axon-2     mpirun -np 2 axon train, global batch 128
 #   axon-1     mpirun -np 1 axon train, batch 64: one rank's share alone
+#   axon-2-mpi axon-2 with [loop] grad_transport = mpi (MPI all-reduces instead
+#              of the shared-memory transport axon-2 uses on one node)
 #   torch-ddp  bench/ddp_mlp_torch.py: PyTorch DDP, gloo, 2 processes x 1 thread,
 #              global batch 128, preloaded images (Debian's python3-torch), glibc
 #              malloc told to keep its memory (TORCH_MALLOC=default: not)
@@ -90,7 +92,7 @@ echo "axon: $("$AXON" --version 2>/dev/null || echo "$AXON"); $(mpirun --version
 echo "rounds: $ROUNDS, $EPOCHS epochs per axon run; buckets: default${BUCKETS:+ and $BUCKETS KiB}"
 echo
 
-variants=(axon-2 axon-1)
+variants=(axon-2 axon-1 axon-2-mpi)
 [ "$TORCH" = 1 ] && variants+=(torch-ddp)
 for k in $BUCKETS; do variants+=("axon-2-b$k"); done
 for ((r = 0; r < ROUNDS; r++)); do
@@ -99,6 +101,7 @@ for ((r = 0; r < ROUNDS; r++)); do
 		case "$v" in
 		axon-2) run_axon axon-2 2 128 ;;
 		axon-1) run_axon axon-1 1 64 ;;
+		axon-2-mpi) run_axon axon-2-mpi 2 128 --set loop.grad_transport=mpi ;;
 		torch-ddp) run_torch ;;
 		axon-2-b*) run_axon "$v" 2 128 --set "loop.bucket_kib=${v#axon-2-b}" ;;
 		esac
@@ -127,10 +130,10 @@ print(f"axon-2 step / axon-1 step: {med['axon-2'] / med['axon-1']:.3f} "
 EOF
 echo
 echo "where the time goes (axon train --profile, ms per step, last full 100-step interval):"
-for v in "axon-2 2 128" "axon-1 1 64"; do
+for v in "axon-2 2 128" "axon-1 1 64" "axon-2-mpi 2 128 --set loop.grad_transport=mpi"; do
 	set -- $v
 	rm -rf "$WORK/prof"
 	mpirun -np "$2" "$AXON" "${recipe[@]}" --set "data.batch_size=$3" --set "output.dir=$WORK/prof" \
-		--profile 2>&1 | tr '\r' '\n' | grep -o 'profile over 100 steps.*' | tail -n 1 |
+		"${@:4}" --profile 2>&1 | tr '\r' '\n' | grep -o 'profile over 100 steps.*' | tail -n 1 |
 		sed "s/^/$1: /"
 done
