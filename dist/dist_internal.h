@@ -32,7 +32,8 @@ enum ax_status ax_nccl_finish(struct ax_nccl *n, double timeout_seconds);
  *   room in /dev/shm: the caller falls back to MPI), AX_ERR_NOMEM.
  * begin: a new step whose sums are multiplied by scale (1: prescaled loss);
  * ready: bucket b is final here (reduces what it can);
- * finish: publish what is left, reduce, wait for every rank's part. */
+ * finish: (every bucket made ready) reduce what is left, wait for every
+ *   rank's part; after `timeout_seconds` (<= 0: never) an error naming the rank. */
 struct ax_shm;
 enum ax_status ax_shm_create(struct ax_dist *dist, struct ax_params *params,
 			     const int64_t (*buckets)[2], int n_buckets, struct ax_shm **out);

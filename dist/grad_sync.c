@@ -238,6 +238,11 @@ static int start_bucket(struct ax_grad_sync *s, struct bucket *b)
 	float *g = s->grad + b->start;
 	int64_t n = b->end - b->start;
 
+	if (s->shm) {
+		b->started = 1;
+		ax_shm_ready(s->shm, (int)(b - s->buckets));
+		return MPI_SUCCESS;
+	}
 	if (s->nccl) {
 		b->started = 1;
 		/* Reported as an MPI-style code for the callers; the message is set. */
@@ -291,25 +296,20 @@ void ax_grad_sync_ready(void *user, struct ax_tensor *param)
 	if (!ref)
 		return;
 	b = &s->buckets[ref->bucket];
-	if (s->shm) {
-		/* Shared memory has no blocking call to save the last bucket for. */
-		if (++b->ready == b->trainable && !b->started) {
-			b->started = 1;
-			ax_shm_ready(s->shm, ref->bucket);
-			s->stats.early_starts++;
-		}
-		return;
-	}
-	/* The last bucket waits for finish() (see the top of this file). */
-	if (++b->ready == b->trainable && !b->started && ref->bucket < s->n_buckets - 1) {
+	/* Over MPI the last bucket waits for finish() (see the top of this file);
+	 * shared memory has no blocking call to save it for. */
+	if (++b->ready == b->trainable && !b->started &&
+	    (s->shm || ref->bucket < s->n_buckets - 1)) {
 		start_bucket(s, b); /* a failure shows up as an error at finish() */
 		s->stats.early_starts++;
 	}
-	if (!s->nccl)
+	if (!s->nccl && !s->shm)
 		progress(s);
 }
 
-static enum ax_status finish_nccl(struct ax_grad_sync *s, double t0)
+/* NCCL and shared memory: start what the hook did not, then the
+ * transport's own wait. */
+static enum ax_status finish_transport(struct ax_grad_sync *s, double t0)
 {
 	enum ax_status st;
 
@@ -323,7 +323,7 @@ static enum ax_status finish_nccl(struct ax_grad_sync *s, double t0)
 		if (start_bucket(s, k) != MPI_SUCCESS)
 			return ax_last_error_status();
 	}
-	st = ax_nccl_finish(s->nccl, s->timeout);
+	st = s->nccl ? ax_nccl_finish(s->nccl, s->timeout) : ax_shm_finish(s->shm, s->timeout);
 	s->stats.wait_seconds += now() - t0;
 	return st;
 }
@@ -358,6 +358,7 @@ static enum ax_status connect_shm(struct ax_grad_sync *s)
 	}
 	st = ax_shm_create(s->dist, s->params, (const int64_t(*)[2])bounds, s->n_buckets, &s->shm);
 	ax_free(bounds);
+	s->grad = ax_params_grad(s->params); /* moved into the shared mapping */
 	if (st == AX_ERR_IO && s->transport == AX_GRAD_AUTO) {
 		snprintf(s->note, sizeof(s->note), "%s", ax_last_error());
 		ax_clear_error();
@@ -404,18 +405,8 @@ enum ax_status ax_grad_sync_finish(struct ax_grad_sync *s)
 
 	if (!s->communicate)
 		return AX_OK;
-	if (s->nccl)
-		return finish_nccl(s, t0);
-	if (s->shm) {
-		enum ax_status st;
-
-		for (int b = 0; b < s->n_buckets; b++)
-			if (!s->buckets[b].started)
-				s->stats.late_starts++;
-		st = ax_shm_finish(s->shm, s->timeout);
-		s->stats.wait_seconds += now() - t0;
-		return st;
-	}
+	if (s->nccl || s->shm)
+		return finish_transport(s, t0);
 	for (int b = 0; b < s->n_buckets; b++) {
 		struct bucket *k = &s->buckets[b];
 

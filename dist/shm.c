@@ -319,9 +319,6 @@ enum ax_status ax_shm_finish(struct ax_shm *s, double timeout)
 	unsigned spins = 0;
 	int b = 0;
 
-	for (int k = 0; k < s->n_buckets; k++)
-		if (!s->published[k])
-			ax_shm_ready(s, k);
 	for (;;) {
 		if (progress(s) == 0) {
 			while (b < s->n_buckets && missing(s, s->done, b) < 0)

@@ -77,6 +77,14 @@ enum ax_status ax_train_validate(struct trainer *t, int64_t step, int64_t epoch,
 enum ax_status ax_train_save_weights(struct trainer *t, const char *file, int64_t step,
 				     int64_t epoch, const char *metric, double value);
 
+/* train_ranks.c (collective) */
+/* Set-up is over when every rank says it went well: a rank that failed
+ * returns its own error, the others one naming the rank that stopped them. */
+enum ax_status ax_train_agree(struct trainer *t, enum ax_status st, const char *phase);
+/* Same model and device kind on every rank, rank 0's weights everywhere, the
+ * gradient transport connected and its time limit set. */
+enum ax_status ax_train_join(struct trainer *t);
+
 /* train_ckpt.c */
 /* GPU runs: copy parameters and optimizer state between the device and the
  * host copies (no-ops on the CPU). */
