@@ -170,8 +170,9 @@ enum ax_status ax_shm_create(struct ax_dist *dist, struct ax_params *params,
 	if (err) {
 		ax_shm_destroy(s);
 		return AX_ERROR(AX_ERR_IO, "dist: cannot share %zu bytes of gradients between the "
-				"ranks through /dev/shm (%s%s%s)", s->map_bytes, strerror(err),
-				name[0] ? ", " : "", name);
+				"ranks through /dev/shm (%s%s%s); give /dev/shm more room (docker "
+				"--shm-size) or set [loop] grad_transport = mpi", s->map_bytes,
+				strerror(err), name[0] ? ", " : "", name);
 	}
 	s->ready = s->map;
 	s->done = s->ready + (size_t)s->world * (size_t)n_buckets;
