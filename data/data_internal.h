@@ -85,4 +85,24 @@ void ax_sampler_window_perm(const struct ax_sampler *s, int64_t epoch, int windo
  * when starting at position `start` (drop_remainder applied). */
 int64_t ax_sampler_limit(const struct ax_sampler *s, int64_t start);
 
+/* shard_schema.c: one shard's schema, read and checked (errors name the
+ * shard and the field). open_file: read-only, HDF5 file locking off; < 0 on
+ * failure. check_same: an error unless shard b matches shard a. */
+struct ax_shard_schema {
+	int64_t count;
+	int sample_ndim;
+	int64_t sample_shape[AX_DATA_MAX_SAMPLE_DIMS];
+	enum ax_dtype input_dtype;
+	enum ax_target_kind target_kind;
+	int64_t target_dim;
+	int has_classes;
+	int num_classes;
+	int num_norm;
+	float mean[AX_DATA_MAX_CHANNELS], std[AX_DATA_MAX_CHANNELS];
+};
+hid_t ax_shard_open_file(const char *path);
+enum ax_status ax_shard_read_schema(hid_t file, const char *path, struct ax_shard_schema *sc);
+enum ax_status ax_shard_check_same(const struct ax_shard_schema *a, const char *a_path,
+				   const struct ax_shard_schema *b, const char *b_path);
+
 #endif
