@@ -78,4 +78,18 @@ void ax_convert_stage_discard(struct ax_convert_stage *stage);
 enum ax_status ax_convert_grow(void **buffer, int64_t *capacity, int64_t needed, size_t elem_size,
 			       const char *what);
 
+/* shard_write.c: one shard of a split, written to job->temp_path (errors
+ * name job->name and the HDF5 reason). */
+struct ax_shard_job {
+	const char *temp_path;        /* the file written */
+	const char *name;             /* its final name, for messages */
+	const struct ax_split_layout *layout;
+	const uint8_t *inputs;        /* the whole source */
+	const uint8_t *targets;
+	const int64_t *rows;          /* source rows; NULL: identity */
+	int64_t first, count;         /* this shard's part of `rows` */
+	int64_t input_row_bytes, target_row_bytes, chunk_rows;
+};
+enum ax_status ax_shard_write(const struct ax_shard_job *job);
+
 #endif
