@@ -7,7 +7,7 @@
  * gradients (1e-6 relative; the GPU passes use the CPU loops' operation
  * order), their state buffers, a frozen parameter left alone; the gradient
  * norm and clipping; and a small MLP training step with its parameters on
- * each device. Tolerances as in test_cuda_ops.c.
+ * each device. Tolerances as in support/cuda_compare.h.
  *
  * Exits 77 (ctest: skipped) when this build or machine has no usable GPU. */
 #include "testutil.h"
